@@ -1,0 +1,103 @@
+// swift-tools-version: 6.1
+// Cairn: a distributed persistent volume service. See docs/architecture.md for the module map.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+  name: "Cairn",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "cairn", targets: ["cairn"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+  ],
+  targets: [
+    // Layer 0: C shims (system libraries found through pkg-config).
+    .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
+
+    // Layer 0: pure logic.
+    .target(name: "CairnCore", dependencies: ["CCrypto"], swiftSettings: strict),
+    .target(name: "CairnRaft", swiftSettings: strict),
+    .target(name: "CairnSimulation", dependencies: ["CairnRaft"], swiftSettings: strict),
+    .target(
+      name: "CairnWire",
+      dependencies: ["CairnCore", .product(name: "NIOCore", package: "swift-nio")],
+      swiftSettings: strict),
+    .target(name: "CairnKV", dependencies: ["CairnCore"], swiftSettings: strict),
+    .target(name: "CairnMetadata", dependencies: ["CairnCore", "CairnKV"], swiftSettings: strict),
+    .target(name: "CairnPlacement", dependencies: ["CairnCore"], swiftSettings: strict),
+
+    // Layer 1: I/O shells.
+    .target(name: "CairnRocksDB", dependencies: ["CairnKV", "CRocksDB"], swiftSettings: strict),
+    .target(name: "CairnBlockStore", dependencies: ["CairnCore", "CZstd"], swiftSettings: strict),
+    .target(
+      name: "CairnTransport",
+      dependencies: [
+        "CairnCore", "CairnWire",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strict),
+    .target(
+      name: "CairnService",
+      dependencies: [
+        "CairnCore",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "TOMLKit", package: "TOMLKit"),
+      ],
+      swiftSettings: strict),
+
+    // Layer 2: servers and client.
+    .target(
+      name: "CairnMetaServer",
+      dependencies: [
+        "CairnMetadata", "CairnRocksDB", "CairnTransport", "CairnPlacement", "CairnService",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strict),
+    .target(
+      name: "CairnChunkServer",
+      dependencies: [
+        "CairnBlockStore", "CairnTransport", "CairnService",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strict),
+    .target(
+      name: "CairnClient",
+      dependencies: ["CairnTransport", "CairnPlacement", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+
+    // Layer 4: command line.
+    .target(
+      name: "CairnCLI",
+      dependencies: [
+        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict),
+    .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: strict),
+
+    // Tests.
+    .target(name: "CairnTestSupport", dependencies: ["CairnCore"], path: "Tests/CairnTestSupport"),
+    .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
+    .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
+    .testTarget(name: "CairnWireTests", dependencies: ["CairnWire", "CairnTransport"]),
+    .testTarget(name: "CairnKVTests", dependencies: ["CairnKV", "CairnRocksDB"]),
+    .testTarget(name: "CairnMetadataTests", dependencies: ["CairnMetadata", "CairnRocksDB"]),
+    .testTarget(name: "CairnPlacementTests", dependencies: ["CairnPlacement"]),
+    .testTarget(name: "CairnBlockStoreTests", dependencies: ["CairnBlockStore"]),
+    .testTarget(
+      name: "CairnIntegrationTests", dependencies: ["CairnClient", "CairnTestSupport", "CairnCore"]),
+  ]
+)

@@ -1,0 +1,76 @@
+import CairnCore
+import Synchronization
+
+/// The in-memory twin of `RocksDBStore`: same ordering and atomicity, nothing durable. For unit
+/// tests and simulations.
+public final class MemoryStore: KVStore {
+  private let state = Mutex<[Bytes: Bytes]>([:])
+  private let sortedCache = Mutex<[Bytes]?>(nil)
+
+  public init() {}
+
+  public func get(_ key: Bytes) throws(CairnError) -> Bytes? { state.withLock { $0[key] } }
+
+  public func write(_ batch: WriteBatch, sync: Bool) throws(CairnError) {
+    state.withLock { map in
+      for op in batch.operations {
+        switch op {
+        case .put(let k, let v): map[k] = v
+        case .delete(let k): map[k] = nil
+        }
+      }
+    }
+    sortedCache.withLock { $0 = nil }
+  }
+
+  public func makeCursor() throws(CairnError) -> any KVCursor {
+    let snapshot = state.withLock { $0 }
+    let keys = sortedCache.withLock { cache -> [Bytes] in
+      if let cache { return cache }
+      let sorted = snapshot.keys.sorted { $0.lexicographicallyPrecedes($1) }
+      cache = sorted
+      return sorted
+    }
+    return MemoryCursor(keys: keys, values: snapshot)
+  }
+
+  public func checkpoint(to directory: String) throws(CairnError) {
+    throw CairnError(.internalError, "the in-memory store cannot write checkpoints")
+  }
+}
+
+final class MemoryCursor: KVCursor {
+  let keys: [Bytes]
+  let values: [Bytes: Bytes]
+  var index: Int
+
+  init(keys: [Bytes], values: [Bytes: Bytes]) {
+    self.keys = keys
+    self.values = values
+    index = keys.count
+  }
+
+  private func lowerBound(_ key: Bytes) -> Int {
+    var lo = 0
+    var hi = keys.count
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      if keys[mid].lexicographicallyPrecedes(key) { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+  }
+
+  func seek(_ key: Bytes) { index = lowerBound(key) }
+
+  func seekForPrev(_ key: Bytes) {
+    let i = lowerBound(key)
+    if i < keys.count && keys[i] == key { index = i } else { index = i - 1 }
+    if index < 0 { index = keys.count }
+  }
+
+  var isValid: Bool { index >= 0 && index < keys.count }
+  var key: Bytes { keys[index] }
+  var value: Bytes { values[keys[index]] ?? [] }
+  func next() { index += 1 }
+  func previous() { index = index == 0 ? keys.count : index - 1 }
+}

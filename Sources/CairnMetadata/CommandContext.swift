@@ -1,0 +1,63 @@
+import CairnCore
+import CairnKV
+
+/// The mutable state of applying one command: the batch being built, tree views per volume,
+/// block reference changes and volume record updates. Turned into one atomic `WriteBatch`.
+struct CommandContext {
+  let store: any KVStore
+  var batch = WriteBatch()
+  /// Reference-count deltas per block, applied when the batch is finished.
+  var referenceDeltas: [BlockAddress: Int64] = [:]
+  /// Blocks whose record must exist before they may be referenced (length, known locations).
+  var placements: [BlockAddress: BlockPlacement] = [:]
+
+  init(store: any KVStore) { self.store = store }
+
+  func volumeId(_ name: VolumeName) throws(CairnError) -> UInt64? {
+    guard let raw = try store.get(Keys.volumeName(name)) else { return nil }
+    return Keys.readU64(raw)
+  }
+
+  func volumeRecord(_ name: VolumeName) throws(CairnError) -> VolumeRecord {
+    guard let id = try volumeId(name), let raw = try store.get(Keys.volume(id)) else {
+      throw .notFound("volume '\(name)' not found")
+    }
+    return try RecordCodec.decode(VolumeRecord.self, raw)
+  }
+
+  func blockRecord(_ address: BlockAddress) throws(CairnError) -> BlockRecord? {
+    guard let raw = try store.get(Keys.block(address)) else { return nil }
+    return try RecordCodec.decode(BlockRecord.self, raw)
+  }
+
+  /// Counts one more (or one fewer) reference from a tree record to each distinct block of `entry`.
+  mutating func reference(_ entry: Entry?, by delta: Int64) {
+    guard let entry, entry.kind == .file else { return }
+    for address in entry.manifest.addresses { referenceDeltas[address, default: 0] += delta }
+  }
+
+  /// Writes the block records changed by this command. Throws `.missingBlocks` listing every
+  /// newly referenced block that is neither already known nor placed by the command.
+  mutating func finishBlocks() throws(CairnError) {
+    var missing: [String] = []
+    for address in referenceDeltas.keys.sorted() {
+      guard let delta = referenceDeltas[address], delta != 0 else { continue }
+      var record = try blockRecord(address)
+      if record == nil, let placed = placements[address] {
+        record = BlockRecord(length: placed.length, referenceCount: 0, locations: placed.servers.sorted())
+      }
+      guard var record else {
+        if delta > 0 { missing.append(address.hex) }
+        continue
+      }
+      let count = Int64(record.referenceCount) + delta
+      precondition(count >= 0, "block \(address) reference count would go negative")
+      record.referenceCount = UInt64(count)
+      batch.put(Keys.block(address), RecordCodec.encode(record))
+    }
+    if !missing.isEmpty {
+      throw CairnError(
+        .missingBlocks, "\(missing.count) referenced block(s) are not durable on the chunk servers", details: missing)
+    }
+  }
+}

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CairnCore
+import CairnKV
+
+/// The deterministic metadata state machine: `apply(command, at: index)` turns a command into one
+/// atomic, synced write batch over the `KVStore`, together with the applied log index. A replicated
+/// log (Raft) feeds it committed commands in order; a single server feeds it directly. Failed
+/// commands (a conflict, a missing volume) write nothing but the applied index, so every replica
+/// reaches the same state.
+public final class MetadataStateMachine: @unchecked Sendable {
+  public let store: any KVStore
+  /// Serializes applies; reads go straight to the store's snapshots.
+  private let applyLock = NSLockLike()
+  public private(set) var appliedIndex: UInt64
+
+  public init(store: any KVStore) throws(CairnError) {
+    self.store = store
+    appliedIndex = try store.get(Keys.appliedIndex).map { Keys.readU64($0) } ?? 0
+  }
+
+  /// Applies `command` as log entry `index` (which must be `appliedIndex + 1`), durably.
+  public func apply(_ command: MetadataCommand, at index: UInt64) throws(CairnError) -> Result<MetadataResult, CairnError> {
+    try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
+      precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to apply \(index)")
+      var context = CommandContext(store: store)
+      let outcome: Result<MetadataResult, CairnError>
+      do throws(CairnError) {
+        outcome = .success(try execute(command, in: &context))
+      } catch {
+        outcome = .failure(error)
+        context.batch = WriteBatch()
+      }
+      context.batch.put(Keys.appliedIndex, Keys.u64(index))
+      try store.write(context.batch, sync: true)
+      appliedIndex = index
+      return outcome
+    }
+  }
+
+  /// Applies `command` as the next local index (single-server mode).
+  public func applyNext(_ command: MetadataCommand) throws(CairnError) -> MetadataResult {
+    let index = applyLock.withLock { appliedIndex + 1 }
+    return try apply(command, at: index).get()
+  }
+
+  private func execute(_ command: MetadataCommand, in context: inout CommandContext) throws(CairnError) -> MetadataResult {
+    switch command {
+    case .createVolume(let name, let settings, let time):
+      return .volume(try VolumeOperations.create(name, settings: settings, timeNanos: time, in: &context))
+    case .deleteVolume(let name):
+      try VolumeOperations.delete(name, in: &context)
+      return .done
+    case .renameVolume(let from, let to, let time):
+      return .volume(try VolumeOperations.rename(from, to: to, timeNanos: time, in: &context))
+    case .commit(let request, let placements, let time):
+      for p in placements { context.placements[p.address] = p }
+      return .commit(try CommitOperation.apply(request, timeNanos: time, in: &context))
+    case .rollback(let name, let version, let author, let time):
+      return .commit(try VolumeOperations.rollback(name, to: version, author: author, timeNanos: time, in: &context))
+    case .fork(let name, let version, let newName, let author, let time):
+      return .volume(
+        try VolumeOperations.fork(name, version: version, newName: newName, author: author, timeNanos: time, in: &context))
+    case .registerChunkServer(let record):
+      context.batch.put(Keys.chunkServer(record.id), RecordCodec.encode(record))
+      return .done
+    case .recordBlockLocations(let placements):
+      for placement in placements {
+        guard var record = try context.blockRecord(placement.address) else { continue }
+        let merged = Set(record.locations).union(placement.servers).sorted()
+        if merged != record.locations {
+          record.locations = merged
+          context.batch.put(Keys.block(placement.address), RecordCodec.encode(record))
+        }
+      }
+      return .done
+    }
+  }
+}
+
+/// A tiny mutex with a typed-throws-friendly `withLock`.
+final class NSLockLike: @unchecked Sendable {
+  private var mutex = pthread_mutex_t()
+  init() { pthread_mutex_init(&mutex, nil) }
+  deinit { pthread_mutex_destroy(&mutex) }
+  func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    pthread_mutex_lock(&mutex)
+    defer { pthread_mutex_unlock(&mutex) }
+    return try body()
+  }
+}

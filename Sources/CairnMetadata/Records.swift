@@ -1,0 +1,78 @@
+import CairnCore
+import CairnKV
+
+/// The stored state of a volume.
+struct VolumeRecord: Codable, Equatable {
+  var info: VolumeInfo
+  var nextInode: UInt64
+  /// Change records of versions up to this one have been pruned (see `Retention`).
+  var prunedThrough: UInt64
+}
+
+/// The stored state of a version.
+struct VersionRecord: Codable, Equatable {
+  var info: VersionInfo
+  var idempotencyKey: String
+}
+
+/// One multi-version tree record: an entry, or a tombstone saying the path is absent from this
+/// version on.
+enum StoredEntry: Codable, Equatable {
+  case present(Entry)
+  case tombstone
+
+  var entry: Entry? {
+    if case .present(let e) = self { return e }
+    return nil
+  }
+}
+
+/// What the metadata service knows of a block: how many tree records reference it and where it is
+/// durable.
+public struct BlockRecord: Codable, Hashable, Sendable {
+  public var length: UInt32
+  public var referenceCount: UInt64
+  /// Chunk servers known to hold a durable copy.
+  public var locations: [UInt64]
+
+  public init(length: UInt32, referenceCount: UInt64, locations: [UInt64]) {
+    self.length = length
+    self.referenceCount = referenceCount
+    self.locations = locations
+  }
+}
+
+/// A chunk server registered with the cluster.
+public struct ChunkServerRecord: Codable, Hashable, Sendable {
+  public var id: UInt64
+  public var address: String
+  public var zone: String
+  public var registeredNanos: Int64
+
+  public init(id: UInt64, address: String, zone: String, registeredNanos: Int64) {
+    self.id = id
+    self.address = address
+    self.zone = zone
+    self.registeredNanos = registeredNanos
+  }
+}
+
+/// Encoding of stored records, with a format byte so layouts can evolve.
+enum RecordCodec {
+  static let formatVersion: UInt8 = 1
+
+  static func encode<T: Encodable>(_ value: T) -> Bytes {
+    do {
+      return [formatVersion] + (try BinaryEncoder().encode(value))
+    } catch {
+      preconditionFailure("encoding a stored record cannot fail: \(error)")
+    }
+  }
+
+  static func decode<T: Decodable>(_ type: T.Type, _ bytes: Bytes) throws(CairnError) -> T {
+    guard bytes.first == formatVersion else {
+      throw CairnError(.internalError, "stored \(T.self) has unknown format \(bytes.first.map(String.init) ?? "none")")
+    }
+    return try BinaryDecoder().decodeOrThrow(type, from: Array(bytes.dropFirst()))
+  }
+}
