@@ -74,11 +74,15 @@ enum BlockFileFormat {
     }
     guard segmentRawBytes > 0 && segmentRawBytes <= Limits.maxBlockBytes,
       segmentCount == Self.segmentCount(rawLength: Int(rawLength), segmentRawBytes: segmentRawBytes)
-    else { return .failure(FormatError("segment layout \(segmentCount) x \(segmentRawBytes) does not fit \(rawLength) bytes")) }
+    else {
+      return .failure(
+        FormatError("segment layout \(segmentCount) x \(segmentRawBytes) does not fit \(rawLength) bytes"))
+    }
     guard let address = try? BlockAddress(digest: Array(bytes[24..<56])) else {
       return .failure(FormatError("header address is malformed"))
     }
-    return .success(Header(rawLength: Int(rawLength), segmentCount: segmentCount, segmentRawBytes: segmentRawBytes, address: address))
+    return .success(
+      Header(rawLength: Int(rawLength), segmentCount: segmentCount, segmentRawBytes: segmentRawBytes, address: address))
   }
 
   static func encode(_ segment: SegmentHeader, into out: inout [UInt8]) {
@@ -89,7 +93,9 @@ enum BlockFileFormat {
   }
 
   /// Parses a segment header; `expectedRawBytes` is the segment's raw size implied by the block header.
-  static func decodeSegmentHeader(_ bytes: UnsafeRawBufferPointer, expectedRawBytes: Int) -> Result<SegmentHeader, FormatError> {
+  static func decodeSegmentHeader(_ bytes: UnsafeRawBufferPointer, expectedRawBytes: Int) -> Result<
+    SegmentHeader, FormatError
+  > {
     guard bytes.count == segmentHeaderBytes else { return .failure(FormatError("segment header is truncated")) }
     guard let codec = Codec(rawValue: bytes[0]) else { return .failure(FormatError("unknown codec \(bytes[0])")) }
     let rawLength = Int(read(bytes, at: 1, bytes: 4))
@@ -99,8 +105,12 @@ enum BlockFileFormat {
     }
     // A segment is stored compressed only when that is smaller, so it is never larger than raw.
     let storedOK = codec == .raw ? storedLength == rawLength : storedLength > 0 && storedLength < rawLength
-    guard storedOK else { return .failure(FormatError("segment stored length \(storedLength) is impossible for \(codec)")) }
-    return .success(SegmentHeader(codec: codec, rawLength: rawLength, storedLength: storedLength, checksum: UInt32(read(bytes, at: 9, bytes: 4))))
+    guard storedOK else {
+      return .failure(FormatError("segment stored length \(storedLength) is impossible for \(codec)"))
+    }
+    return .success(
+      SegmentHeader(
+        codec: codec, rawLength: rawLength, storedLength: storedLength, checksum: UInt32(read(bytes, at: 9, bytes: 4))))
   }
 
   private static func append(_ value: UInt64, bytes: Int, to out: inout [UInt8]) {

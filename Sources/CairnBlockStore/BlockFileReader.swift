@@ -5,9 +5,12 @@ import Glibc
 /// stored segment.
 enum BlockFileReader {
   /// The verified raw bytes, or why the file is corrupt. Throws only for I/O errors.
-  static func read(fd: Int32, fileBytes: Int, path: String, address: BlockAddress) throws(CairnError) -> Result<[UInt8], FormatError> {
+  static func read(fd: Int32, fileBytes: Int, path: String, address: BlockAddress) throws(CairnError) -> Result<
+    [UInt8], FormatError
+  > {
     var headerBuffer = [UInt8](repeating: 0, count: BlockFileFormat.headerBytes)
-    let headerRead = try POSIX.readExactly(fd, into: &headerBuffer, count: BlockFileFormat.headerBytes, offset: 0, path: path)
+    let headerRead = try POSIX.readExactly(
+      fd, into: &headerBuffer, count: BlockFileFormat.headerBytes, offset: 0, path: path)
     guard headerRead else { return .failure(FormatError("file is shorter than a header")) }
     let header: BlockFileFormat.Header
     switch headerBuffer.withUnsafeBytes({ BlockFileFormat.decodeHeader($0) }) {
@@ -33,7 +36,9 @@ enum BlockFileReader {
       case .success(let decoded): segment = decoded
       case .failure(let error): return .failure(FormatError("segment \(index): \(error.reason)"))
       }
-      guard offset + segment.storedLength <= fileBytes else { return .failure(FormatError("segment \(index) is truncated")) }
+      guard offset + segment.storedLength <= fileBytes else {
+        return .failure(FormatError("segment \(index) is truncated"))
+      }
       let gotBody = try POSIX.readExactly(fd, into: &stored, count: segment.storedLength, offset: offset, path: path)
       guard gotBody else { return .failure(FormatError("segment \(index) is truncated")) }
       offset += segment.storedLength
@@ -56,7 +61,9 @@ enum BlockFileReader {
       }
       if case .failure(let error) = result { return .failure(error) }
     }
-    guard offset == fileBytes else { return .failure(FormatError("\(fileBytes - offset) unexpected bytes after the last segment")) }
+    guard offset == fileBytes else {
+      return .failure(FormatError("\(fileBytes - offset) unexpected bytes after the last segment"))
+    }
     precondition(output.count == header.rawLength, "segment lengths were checked against the header")
     output.withUnsafeBytes { hasher.update($0) }
     guard hasher.finish() == address else { return .failure(FormatError("bytes do not hash to the address")) }

@@ -22,6 +22,7 @@ public final class BlockStore: Sendable {
     /// Most corrupt addresses remembered for `corruptBlocks()` (the counter keeps counting).
     public var maxRecordedCorruptBlocks: Int
 
+    /// Level 1 by default: on 4 MiB blocks level 3 saved about 2% more space for no speed gain.
     public init(compressionLevel: Int32 = 1, maxRecordedCorruptBlocks: Int = 10_000) {
       self.compressionLevel = compressionLevel
       self.maxRecordedCorruptBlocks = maxRecordedCorruptBlocks
@@ -44,7 +45,9 @@ public final class BlockStore: Sendable {
 
   /// Result of re-verifying one block at rest.
   public enum ScrubResult: Sendable, Equatable {
+    /// The block is present and verified.
     case healthy
+    /// No such block is stored.
     case missing
     /// The block failed verification and was moved to quarantine.
     case quarantined(CairnError)
@@ -122,9 +125,11 @@ public final class BlockStore: Sendable {
   public func beginPut(address: BlockAddress, length: Int) throws(CairnError) -> BlockWriter {
     guard length >= 0 else { throw CairnError(.invalidArgument, "block \(address): negative length \(length)") }
     guard length <= Limits.maxBlockBytes else {
-      throw CairnError(.tooLarge, "block \(address): \(length) bytes exceeds the largest block (\(Limits.maxBlockBytes) bytes)")
+      throw CairnError(
+        .tooLarge, "block \(address): \(length) bytes exceeds the largest block (\(Limits.maxBlockBytes) bytes)")
     }
-    return try BlockWriter(store: self, address: address, length: length, alreadyPresent: POSIX.exists(path(for: address)))
+    return try BlockWriter(
+      store: self, address: address, length: length, alreadyPresent: POSIX.exists(path(for: address)))
   }
 
   /// Stores `bytes` under `address` in one call (a put with a single chunk).
@@ -146,7 +151,8 @@ public final class BlockStore: Sendable {
 
   /// Moves a complete, fsynced temporary file into place and makes the new name durable. A
   /// hard link, not a rename, so that two concurrent puts of one address count the block once.
-  func install(temporaryPath: String, address: BlockAddress, storedBytes: Int) throws(CairnError) -> BlockWriter.Outcome {
+  func install(temporaryPath: String, address: BlockAddress, storedBytes: Int) throws(CairnError) -> BlockWriter.Outcome
+  {
     let (outer, inner) = directories(for: address)
     if try POSIX.makeDirectory(outer) { try POSIX.fsyncDirectory(blocksDirectory) }
     if try POSIX.makeDirectory(inner) { try POSIX.fsyncDirectory(outer) }
@@ -199,9 +205,9 @@ public final class BlockStore: Sendable {
     do {
       _ = try read(address)
       return .healthy
-    } catch where error.code == .notFound {
+    } catch  where error.code == .notFound {
       return .missing
-    } catch where error.code == .corruptBlock {
+    } catch  where error.code == .corruptBlock {
       return .quarantined(error)
     }
   }

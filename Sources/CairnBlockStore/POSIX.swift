@@ -1,5 +1,4 @@
 import CairnCore
-
 import Glibc
 
 /// Thin, checked wrappers over the POSIX calls the block store makes. Every failure becomes a

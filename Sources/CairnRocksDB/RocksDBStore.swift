@@ -50,10 +50,18 @@ public final class RocksDBStore: KVStore, @unchecked Sendable {
   /// Opens (creating if missing) the database in `path`.
   ///
   /// Throws `.unavailable` when another process (or another `RocksDBStore` in this process) has
-  /// the directory open, and `.ioError` when it cannot be read or is corrupt.
+  /// the directory open, `.ioError` when it cannot be read or is corrupt (RocksDB's own message is
+  /// in `details`), and `.invalidArgument` for options out of bounds.
   public init(path: String, options settings: Options = Options()) throws(CairnError) {
-    precondition(settings.blockCacheBytes > 0 && settings.writeBufferBytes > 0, "RocksDB memory bounds must be positive")
-    precondition(settings.maxWriteBuffers >= 2 && settings.maxBackgroundJobs >= 1, "RocksDB needs 2 write buffers and 1 background job")
+    guard settings.blockCacheBytes > 0, settings.writeBufferBytes > 0, settings.maxWriteBuffers >= 2,
+      settings.maxBackgroundJobs >= 1, settings.bloomBitsPerKey > 0
+    else {
+      throw CairnError(
+        .invalidArgument,
+        "RocksDB options for \(path) need positive cache, write buffer and bloom sizes, "
+          + "at least 2 write buffers and 1 background job"
+      )
+    }
     guard let options = rocksdb_options_create(), let tableOptions = rocksdb_block_based_options_create(),
       let blockCache = rocksdb_cache_create_lru(settings.blockCacheBytes),
       let readOptions = rocksdb_readoptions_create(), let syncWriteOptions = rocksdb_writeoptions_create(),
@@ -78,7 +86,8 @@ public final class RocksDBStore: KVStore, @unchecked Sendable {
     rocksdb_options_set_bottommost_compression(options, Int32(rocksdb_zstd_compression))
     rocksdb_block_based_options_set_block_cache(tableOptions, blockCache)
     // The table options take ownership of the filter policy.
-    rocksdb_block_based_options_set_filter_policy(tableOptions, rocksdb_filterpolicy_create_bloom_full(settings.bloomBitsPerKey))
+    rocksdb_block_based_options_set_filter_policy(
+      tableOptions, rocksdb_filterpolicy_create_bloom_full(settings.bloomBitsPerKey))
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(tableOptions, 1)
     rocksdb_options_set_block_based_table_factory(options, tableOptions)
     rocksdb_readoptions_set_verify_checksums(readOptions, 1)
@@ -181,7 +190,8 @@ public final class RocksDBStore: KVStore, @unchecked Sendable {
     rocksdb_checkpoint_create(checkpoint, directory, 0, &error)
     if let message = Self.take(error) {
       throw CairnError(
-        Self.isNoSpace(message) ? .noSpace : .ioError, "RocksDB checkpoint of \(path) to \(directory) failed: \(message)")
+        Self.isNoSpace(message) ? .noSpace : .ioError,
+        "RocksDB checkpoint of \(path) to \(directory) failed: \(message)")
     }
   }
 
@@ -205,8 +215,9 @@ public final class RocksDBStore: KVStore, @unchecked Sendable {
 
   static func openError(path: String, message: String) -> CairnError {
     let lower = message.lowercased()
-    if lower.contains("lock") && (lower.contains("resource temporarily unavailable") || lower.contains("lock hold")
-      || lower.contains("no locks available"))
+    if lower.contains("lock")
+      && (lower.contains("resource temporarily unavailable") || lower.contains("lock hold")
+        || lower.contains("no locks available"))
     {
       return CairnError(.unavailable, "data directory \(path) is in use by another process", details: [message])
     }

@@ -41,7 +41,8 @@ class BlockStoreTestCase: XCTestCase {
   func filesUnder(_ path: String) -> [String] {
     (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? []).filter {
       var isDirectory: ObjCBool = false
-      return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+      return FileManager.default.fileExists(atPath: path + "/" + $0, isDirectory: &isDirectory)
+        && !isDirectory.boolValue
     }
   }
 

@@ -10,7 +10,9 @@ final class BlockStoreTests: BlockStoreTestCase {
     var addresses: [BlockAddress] = []
     for size in sizes {
       for bytes in [randomBytes(size), compressibleBytes(size)] {
-        XCTAssertEqual(try streamPut(store, bytes), size == 0 && addresses.contains(BlockAddress.of(bytes)) ? .alreadyPresent : .stored)
+        XCTAssertEqual(
+          try streamPut(store, bytes),
+          size == 0 && addresses.contains(BlockAddress.of(bytes)) ? .alreadyPresent : .stored)
         let address = BlockAddress.of(bytes)
         addresses.append(address)
         XCTAssertEqual(try store.read(address), bytes, "size \(size)")
@@ -92,7 +94,9 @@ final class BlockStoreTests: BlockStoreTestCase {
 
   func testBlocksLargerThanTheLimitAreRefusedUpFront() throws {
     let store = try BlockStore(directory: root)
-    assertCairnError(.tooLarge) { _ = try store.beginPut(address: BlockAddress.of([]), length: Limits.maxBlockBytes + 1) }
+    assertCairnError(.tooLarge) {
+      _ = try store.beginPut(address: BlockAddress.of([]), length: Limits.maxBlockBytes + 1)
+    }
   }
 
   func testPuttingAnExistingBlockIsANoOpThatStillVerifies() throws {
@@ -128,7 +132,8 @@ final class BlockStoreTests: BlockStoreTestCase {
 
   func testLeftoverTemporaryFilesAreClearedAtOpen() throws {
     try FileManager.default.createDirectory(atPath: root + "/tmp", withIntermediateDirectories: true)
-    try Data(randomBytes(4096)).write(to: URL(fileURLWithPath: root + "/tmp/" + String(repeating: "ab", count: 32) + ".1.tmp"))
+    try Data(randomBytes(4096)).write(
+      to: URL(fileURLWithPath: root + "/tmp/" + String(repeating: "ab", count: 32) + ".1.tmp"))
     let store = try BlockStore(directory: root)
     XCTAssertEqual(filesUnder(root + "/tmp"), [])
     XCTAssertEqual(try store.inventory(), [])

@@ -19,7 +19,9 @@ final class CorruptionTests: BlockStoreTestCase {
   }
 
   /// Stores `bytes`, flips the byte at `offset(fileSize)`, and checks the read is refused.
-  private func assertFlipIsCaught(_ bytes: [UInt8], offset: (Int) -> Int, file: StaticString = #filePath, line: UInt = #line) throws {
+  private func assertFlipIsCaught(
+    _ bytes: [UInt8], offset: (Int) -> Int, file: StaticString = #filePath, line: UInt = #line
+  ) throws {
     let store = try BlockStore(directory: root)
     let address = BlockAddress.of(bytes)
     try store.put(bytes, address: address)
@@ -29,15 +31,18 @@ final class CorruptionTests: BlockStoreTestCase {
     XCTAssertThrowsError(try store.read(address), file: file, line: line) { error in
       let error = error as? CairnError
       XCTAssertEqual(error?.code, .corruptBlock, file: file, line: line)
-      XCTAssertTrue(error?.message.contains(address.hex) ?? false, "the error names the address", file: file, line: line)
+      XCTAssertTrue(
+        error?.message.contains(address.hex) ?? false, "the error names the address", file: file, line: line)
     }
-    XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the corrupt file left blocks/", file: file, line: line)
+    XCTAssertFalse(
+      FileManager.default.fileExists(atPath: path), "the corrupt file left blocks/", file: file, line: line)
     XCTAssertEqual(filesUnder(root + "/quarantine").count, 1, file: file, line: line)
     XCTAssertEqual(store.corruptBlocks(), [address], file: file, line: line)
     XCTAssertEqual(try store.stats().corruptBlockCount, 1, file: file, line: line)
     XCTAssertEqual(try store.stats().blockCount, 0, file: file, line: line)
     assertCairnError(.notFound, file: file, line: line) { _ = try store.read(address) }
-    XCTAssertEqual(try store.put(bytes, address: address), .stored, "a good copy can be put back", file: file, line: line)
+    XCTAssertEqual(
+      try store.put(bytes, address: address), .stored, "a good copy can be put back", file: file, line: line)
     XCTAssertEqual(try store.read(address), bytes, file: file, line: line)
   }
 
@@ -63,7 +68,8 @@ final class CorruptionTests: BlockStoreTestCase {
     let second = randomBytes(200)
     try store.put(first, address: BlockAddress.of(first))
     try store.put(second, address: BlockAddress.of(second))
-    XCTAssertEqual(truncate(blockPath(BlockAddress.of(first)), off_t(try fileSize(blockPath(BlockAddress.of(first))) - 1)), 0)
+    XCTAssertEqual(
+      truncate(blockPath(BlockAddress.of(first)), off_t(try fileSize(blockPath(BlockAddress.of(first))) - 1)), 0)
     let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: blockPath(BlockAddress.of(second))))
     try handle.seekToEnd()
     handle.write(Data([0]))
@@ -80,7 +86,8 @@ final class CorruptionTests: BlockStoreTestCase {
     try store.put(good, address: BlockAddress.of(good))
     try store.put(other, address: BlockAddress.of(other))
     try FileManager.default.removeItem(atPath: blockPath(BlockAddress.of(good)))
-    try FileManager.default.copyItem(atPath: blockPath(BlockAddress.of(other)), toPath: blockPath(BlockAddress.of(good)))
+    try FileManager.default.copyItem(
+      atPath: blockPath(BlockAddress.of(other)), toPath: blockPath(BlockAddress.of(good)))
     assertCairnError(.corruptBlock) { _ = try store.read(BlockAddress.of(good)) }
   }
 

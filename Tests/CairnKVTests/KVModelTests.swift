@@ -73,7 +73,8 @@ enum KVModelCheck {
       for (cursor, expected) in targets {
         let failure = compareMoves(cursor, expected, &rng)
         if let failure {
-          XCTFail("KV model check failed with CAIRN_TEST_SEED=\(seed) in round \(round): \(failure)", file: file, line: line)
+          XCTFail(
+            "KV model check failed with CAIRN_TEST_SEED=\(seed) in round \(round): \(failure)", file: file, line: line)
           return
         }
       }

@@ -93,7 +93,7 @@ enum KVStoreSuite {
 
   /// Readers never see half a batch: every batch writes the same counter to two keys.
   static func readersNeverSeeHalfABatch(_ store: any KVStore) throws {
-    let rounds = 300
+    let rounds = 3000
     let writer = BackgroundTask.start {
       for i in 1...rounds {
         var batch = WriteBatch()
@@ -112,6 +112,22 @@ enum KVStoreSuite {
       checks += 1
     }
     writer.wait()
+  }
+
+  /// Cursors made while writes race with them must still see every write that finished before
+  /// the cursor was made (a stale sorted-key cache would hide new keys).
+  static func newCursorsSeeEveryFinishedWrite(_ store: any KVStore) throws {
+    let rounds = 2000
+    let writer = BackgroundTask.start {
+      for i in 0..<rounds {
+        var batch = WriteBatch()
+        batch.put([UInt8(i >> 8), UInt8(i & 0xFF)], [1])
+        try? store.write(batch, sync: false)
+      }
+    }
+    while !writer.isFinished { _ = try store.makeCursor() }
+    writer.wait()
+    XCTAssertEqual(try store.scan(prefix: []).count, rounds, "a cursor made after the last write missed keys")
   }
 
   static func cursorIgnoresLaterWrites(_ store: any KVStore) throws {

@@ -24,6 +24,9 @@ final class RocksDBStoreTests: XCTestCase {
   func testSeeksFindNeighbours() throws { try KVStoreSuite.seeksFindNeighbours(open()) }
   func testAppliesBatchesInOrderAndAtomically() throws { try KVStoreSuite.appliesBatchesInOrderAndAtomically(open()) }
   func testReadersNeverSeeHalfABatch() throws { try KVStoreSuite.readersNeverSeeHalfABatch(open()) }
+  func testNewCursorsSeeEveryFinishedWrite() throws {
+    for _ in 0..<5 { try KVStoreSuite.newCursorsSeeEveryFinishedWrite(open()) }
+  }
   func testCursorIgnoresLaterWrites() throws { try KVStoreSuite.cursorIgnoresLaterWrites(open()) }
   func testScansByPrefix() throws { try KVStoreSuite.scansByPrefix(open()) }
   func testCursorsMatchNaiveModel() throws { try KVModelCheck.run(open()) }
