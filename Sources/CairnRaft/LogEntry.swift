@@ -2,8 +2,10 @@
 public enum EntryPayload: Codable, Sendable, Equatable {
   /// An application command, opaque bytes handed back when committed.
   case command([UInt8])
-  /// A single-voter membership change; it takes effect as soon as it is appended.
-  case membershipChange(MembershipChange)
+  /// A single-voter membership change and the complete membership it results in; it takes
+  /// effect as soon as it is appended. Carrying the result (not only the delta) lets a node
+  /// that joined with no configuration derive the right membership from the log alone.
+  case membershipChange(MembershipChange, resulting: Membership)
   /// The empty entry a new leader appends so it can commit entries of earlier terms.
   case noop
 }
@@ -29,7 +31,7 @@ public struct LogEntry: Codable, Sendable, Equatable {
   public var sizeBytes: Int {
     switch payload {
     case .command(let bytes): return bytes.count + 16
-    case .membershipChange: return 32
+    case .membershipChange(_, let membership): return 32 + 8 * membership.voters.count
     case .noop: return 16
     }
   }

@@ -69,15 +69,13 @@ struct RaftLog: Sendable {
     return result
   }
 
-  /// The membership in effect at `index`: the snapshot's, updated by each change entry.
+  /// The membership in effect at `index`: that of the last change entry at or before it,
+  /// else the snapshot's.
   func membership(through index: LogIndex) -> Membership {
-    var membership = snapshot.metadata.membership
-    for entry in entries where entry.index <= index {
-      if case .membershipChange(let change) = entry.payload {
-        membership = membership.applying(change)
-      }
+    for entry in entries.reversed() where entry.index <= index {
+      if case .membershipChange(_, let membership) = entry.payload { return membership }
     }
-    return membership
+    return snapshot.metadata.membership
   }
 
   /// The index of the last membership-change entry after `index`, if any.
