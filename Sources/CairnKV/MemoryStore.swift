@@ -4,34 +4,36 @@ import Synchronization
 /// The in-memory twin of `RocksDBStore`: same ordering and atomicity, nothing durable. For unit
 /// tests and simulations.
 public final class MemoryStore: KVStore {
-  private let state = Mutex<[Bytes: Bytes]>([:])
-  private let sortedCache = Mutex<[Bytes]?>(nil)
+  private struct State {
+    var map: [Bytes: Bytes] = [:]
+    /// Sorted keys of `map`, rebuilt lazily; always from the same state as `map`.
+    var sortedKeys: [Bytes]?
+  }
+
+  private let state = Mutex(State())
 
   public init() {}
 
-  public func get(_ key: Bytes) throws(CairnError) -> Bytes? { state.withLock { $0[key] } }
+  public func get(_ key: Bytes) throws(CairnError) -> Bytes? { state.withLock { $0.map[key] } }
 
   public func write(_ batch: WriteBatch, sync: Bool) throws(CairnError) {
-    state.withLock { map in
+    state.withLock { s in
       for op in batch.operations {
         switch op {
-        case .put(let k, let v): map[k] = v
-        case .delete(let k): map[k] = nil
+        case .put(let k, let v): s.map[k] = v
+        case .delete(let k): s.map[k] = nil
         }
       }
+      s.sortedKeys = nil
     }
-    sortedCache.withLock { $0 = nil }
   }
 
   public func makeCursor() throws(CairnError) -> any KVCursor {
-    let snapshot = state.withLock { $0 }
-    let keys = sortedCache.withLock { cache -> [Bytes] in
-      if let cache { return cache }
-      let sorted = snapshot.keys.sorted { $0.lexicographicallyPrecedes($1) }
-      cache = sorted
-      return sorted
+    let (map, keys) = state.withLock { s -> ([Bytes: Bytes], [Bytes]) in
+      if s.sortedKeys == nil { s.sortedKeys = s.map.keys.sorted { $0.lexicographicallyPrecedes($1) } }
+      return (s.map, s.sortedKeys ?? [])
     }
-    return MemoryCursor(keys: keys, values: snapshot)
+    return MemoryCursor(keys: keys, values: map)
   }
 
   public func checkpoint(to directory: String) throws(CairnError) {
