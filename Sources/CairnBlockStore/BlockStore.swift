@@ -239,7 +239,8 @@ public final class BlockStore: Sendable {
     for outer in try POSIX.listDirectory(blocksDirectory) where outer.utf8.count == 2 {
       for inner in try POSIX.listDirectory(blocksDirectory + "/" + outer) where inner.utf8.count == 2 {
         for name in try POSIX.listDirectory(blocksDirectory + "/" + outer + "/" + inner) {
-          guard let address = try? BlockAddress(hex: name), name.hasPrefix(outer + inner) else { continue }
+          guard let address = try? BlockAddress(hex: name), address.hex == name, name.hasPrefix(outer + inner)
+          else { continue }
           out.append(address)
         }
       }

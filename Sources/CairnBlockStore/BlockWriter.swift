@@ -1,14 +1,17 @@
 import CairnCore
 import Glibc
+import Synchronization
 
 /// One streaming put: created by `BlockStore.beginPut`, fed with `append`, completed with
 /// `finish` or dropped with `abort`. Memory is bounded by one segment (`Limits.bodyChunkBytes`)
 /// plus its compressed form, whatever the block size.
 ///
 /// Until `finish` returns, nothing is visible under the block's address: bytes go to a temporary
-/// file under `tmp/`, which `abort`, any error, or deinit removes. Use a writer from one thread
-/// at a time.
-public final class BlockWriter {
+/// file under `tmp/`, which `abort`, any error, or deinit removes.
+///
+/// Thread-safe (calls are serialized by a lock), so a writer can be handed from an event loop to
+/// a thread pool chunk by chunk; the caller keeps the chunks in order.
+public final class BlockWriter: @unchecked Sendable {
   /// What `finish` did.
   public enum Outcome: Sendable, Equatable {
     /// The block was written and is durable.
@@ -17,10 +20,10 @@ public final class BlockWriter {
     case alreadyPresent
   }
 
-  private enum State {
+  private enum State: Equatable {
     case open
     case finished
-    case failed
+    case failed(CairnError)
   }
 
   /// The address the bytes must hash to.
@@ -36,6 +39,8 @@ public final class BlockWriter {
   private let temporaryPath: String
   private var segment: [UInt8] = []
   private var storedBytes = 0
+  /// Serializes every use of the mutable state above (`@unchecked Sendable` rests on it).
+  private let lock = Mutex(())
 
   init(store: BlockStore, address: BlockAddress, length: Int, alreadyPresent: Bool) throws(CairnError) {
     self.store = store
@@ -54,7 +59,7 @@ public final class BlockWriter {
       try POSIX.writeAll(fd, header, path: temporaryPath)
     } catch {
       discardTemporaryFile()
-      state = .failed
+      state = .failed(error)
       throw error
     }
     storedBytes = header.count
@@ -67,7 +72,11 @@ public final class BlockWriter {
   /// Hashes `chunk` and writes it (as compressed segments) to the temporary file. Fails, and
   /// abandons the put, when the bytes exceed the declared length or the disk is full.
   public func append<Bytes: ContiguousBytes>(_ chunk: Bytes) throws(CairnError) {
-    precondition(state == .open, "BlockWriter.append after finish, abort or a failure")
+    try lock.withLock { _ throws(CairnError) in try appendLocked(chunk) }
+  }
+
+  private func appendLocked<Bytes: ContiguousBytes>(_ chunk: Bytes) throws(CairnError) {
+    try checkOpen()
     let result: CairnError? = chunk.withUnsafeBytes { raw in
       guard raw.count <= length - receivedBytes else {
         return CairnError(.invalidArgument, "block \(address): more than the declared \(length) bytes were sent")
@@ -87,7 +96,7 @@ public final class BlockWriter {
       return nil
     }
     if let result {
-      fail()
+      fail(result)
       throw result
     }
   }
@@ -97,14 +106,16 @@ public final class BlockWriter {
   /// body, `.corruptBlock` for a hash mismatch) names the address.
   @discardableResult
   public func finish() throws(CairnError) -> Outcome {
-    precondition(state == .open, "BlockWriter.finish after finish, abort or a failure")
+    try lock.withLock { _ throws(CairnError) in try finishLocked() }
+  }
+
+  private func finishLocked() throws(CairnError) -> Outcome {
+    try checkOpen()
     guard receivedBytes == length else {
-      fail()
-      throw CairnError(.invalidArgument, "block \(address): received \(receivedBytes) bytes, expected \(length)")
+      throw fail(CairnError(.invalidArgument, "block \(address): received \(receivedBytes) bytes, expected \(length)"))
     }
     guard let digest = hasher.take()?.finish(), digest == address else {
-      fail()
-      throw CairnError(.corruptBlock, "block \(address): the bytes received do not hash to the address")
+      throw fail(CairnError(.corruptBlock, "block \(address): the bytes received do not hash to the address"))
     }
     guard let fd else {
       state = .finished
@@ -119,20 +130,34 @@ public final class BlockWriter {
       state = .finished
       return outcome
     } catch {
-      fail()
-      throw error
+      throw fail(error)
     }
   }
 
-  /// Abandons the put; nothing becomes visible. Safe to call more than once.
+  /// Abandons the put; nothing becomes visible. Safe to call more than once, and after a failure.
   public func abort() {
-    guard state == .open else { return }
-    fail()
+    lock.withLock { _ in
+      guard state == .open else { return }
+      fail(CairnError(.invalidArgument, "block \(address): the put was aborted"))
+    }
   }
 
-  private func fail() {
-    state = .failed
+  /// Refuses calls after `finish`, `abort` or a failure; they are a caller's mistake or a peer
+  /// that keeps sending after an error, and must not bring the server down.
+  private func checkOpen() throws(CairnError) {
+    switch state {
+    case .open: return
+    case .finished: throw CairnError(.invalidArgument, "block \(address): the put has already finished")
+    case .failed(let error): throw error
+    }
+  }
+
+  /// Marks the put failed, removes its temporary file, and returns `error` for throwing.
+  @discardableResult
+  private func fail(_ error: CairnError) -> CairnError {
+    state = .failed(error)
     discardTemporaryFile()
+    return error
   }
 
   private func discardTemporaryFile() {

@@ -92,6 +92,43 @@ final class BlockStoreTests: BlockStoreTestCase {
     XCTAssertEqual(try store.inventory(), [])
   }
 
+  func testCallsAfterAFailureOrFinishThrowInsteadOfTrapping() throws {
+    let store = try BlockStore(directory: root)
+    let bytes = randomBytes(100)
+    let failed = try store.beginPut(address: BlockAddress.of(bytes), length: 10)
+    assertCairnError(.invalidArgument) { try failed.append(bytes) }
+    assertCairnError(.invalidArgument) { try failed.append(bytes.prefix(1)) }
+    assertCairnError(.invalidArgument) { try failed.finish() }
+    failed.abort()
+
+    let finished = try store.beginPut(address: BlockAddress.of(bytes), length: bytes.count)
+    try finished.append(bytes)
+    XCTAssertEqual(try finished.finish(), .stored)
+    assertCairnError(.invalidArgument) { try finished.append([1]) }
+    assertCairnError(.invalidArgument) { try finished.finish() }
+    finished.abort()
+    XCTAssertEqual(try store.read(BlockAddress.of(bytes)), bytes, "abort after finish keeps the block")
+  }
+
+  func testWriterCanMoveBetweenThreadsChunkByChunk() throws {
+    let store = try BlockStore(directory: root)
+    let bytes = compressibleBytes(3 * chunk + 11)
+    let writer = try store.beginPut(address: BlockAddress.of(bytes), length: bytes.count)
+    let failures = LockedCounter()
+    for start in stride(from: 0, to: bytes.count, by: chunk) {
+      let piece = Array(bytes[start..<min(bytes.count, start + chunk)])
+      let done = DispatchSemaphore(value: 0)
+      DispatchQueue.global().async {
+        do { try writer.append(piece) } catch { failures.increment() }
+        done.signal()
+      }
+      done.wait()
+    }
+    XCTAssertEqual(failures.value, 0)
+    XCTAssertEqual(try writer.finish(), .stored)
+    XCTAssertEqual(try store.read(BlockAddress.of(bytes)), bytes)
+  }
+
   func testBlocksLargerThanTheLimitAreRefusedUpFront() throws {
     let store = try BlockStore(directory: root)
     assertCairnError(.tooLarge) {
