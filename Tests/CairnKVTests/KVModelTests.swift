@@ -48,12 +48,27 @@ enum KVModelCheck {
   }
 
   static func run(_ store: any KVStore, file: StaticString = #filePath, line: UInt = #line) throws {
+    try run(open: { store }, reopenEveryRounds: nil, file: file, line: line)
+  }
+
+  /// With `reopenEveryRounds`, drops every cursor and the store that often and calls `open`
+  /// again, so a durable store is also checked on data recovered from its log and table files.
+  static func run(
+    open: () throws -> any KVStore, reopenEveryRounds: Int?, file: StaticString = #filePath, line: UInt = #line
+  ) throws {
     let seed = seed()
     var rng = SeededRandom(seed: seed)
+    var current: (any KVStore)? = try open()
     var model = NaiveKVModel()
     // Old cursors with the model as it was when they were made: they must not see later writes.
     var pinned: [(cursor: any KVCursor, model: NaiveKVModel)] = []
     for round in 0..<rounds {
+      if let every = reopenEveryRounds, round > 0, round % every == 0 {
+        pinned.removeAll()
+        current = nil
+        current = try open()
+      }
+      guard let store = current else { return }
       var batch = WriteBatch()
       for _ in 0..<Int.random(in: 1...maxBatchOperations, using: &rng) {
         let key = randomKey(&rng)
@@ -63,7 +78,7 @@ enum KVModelCheck {
           batch.delete(key)
         }
       }
-      try store.write(batch, sync: false)
+      try store.write(batch, sync: Bool.random(using: &rng))
       model.apply(batch)
       if Int.random(in: 0..<10, using: &rng) == 0 { pinned.append((try store.makeCursor(), model)) }
       if pinned.count > 4 { pinned.removeFirst() }

@@ -31,6 +31,10 @@ final class RocksDBStoreTests: XCTestCase {
   func testScansByPrefix() throws { try KVStoreSuite.scansByPrefix(open()) }
   func testCursorsMatchNaiveModel() throws { try KVModelCheck.run(open()) }
 
+  func testCursorsMatchNaiveModelAcrossReopens() throws {
+    try KVModelCheck.run(open: { try open() }, reopenEveryRounds: 40)
+  }
+
   func testDataSurvivesCloseAndReopen() throws {
     var store: RocksDBStore? = try open()
     try KVStoreSuite.put(try XCTUnwrap(store), [([0x00], [1]), ([0xFF], [2])], sync: true)
