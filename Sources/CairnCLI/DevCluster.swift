@@ -1,0 +1,102 @@
+import CairnClient
+import CairnCore
+import Foundation
+
+/// Starts and stops the processes of a local cluster under one directory:
+/// `DIR/meta`, `DIR/chunk-N` (data), `DIR/logs/*.log`, `DIR/pids/*.pid`, `DIR/client.toml`.
+struct DevCluster {
+  let directory: String
+
+  init(directory: String) {
+    self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+  }
+
+  var pidDirectory: String { directory + "/pids" }
+  var logDirectory: String { directory + "/logs" }
+
+  /// The running `cairn` executable.
+  static func executable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+
+  /// Starts `arguments` as a detached background process (its own session) logging to
+  /// `logs/NAME.log`; records its pid in `pids/NAME.pid`.
+  func spawn(name: String, arguments: [String]) throws(CairnError) -> pid_t {
+    for dir in [pidDirectory, logDirectory] {
+      do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+        throw CairnError(.ioError, "cannot create '\(dir)': \(error.localizedDescription)")
+      }
+    }
+    let logPath = logDirectory + "/\(name).log"
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID: survive the terminal
+    let executable = Self.executable()
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    guard rc == 0 else { throw CairnError(.ioError, "cannot start \(name): \(String(cString: strerror(rc)))") }
+    do {
+      try "\(pid)\n".write(toFile: pidDirectory + "/\(name).pid", atomically: true, encoding: .utf8)
+    } catch {
+      throw CairnError(.ioError, "cannot write pid file for \(name)")
+    }
+    return pid
+  }
+
+  /// Processes recorded in `pids/`, with whether each is alive.
+  func processes() -> [(name: String, pid: pid_t, isAlive: Bool)] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: pidDirectory)) ?? []
+    return names.filter { $0.hasSuffix(".pid") }.sorted().compactMap { file in
+      guard let text = try? String(contentsOfFile: pidDirectory + "/" + file, encoding: .utf8),
+        let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+      else { return nil }
+      return (String(file.dropLast(4)), pid, Self.isAlive(pid))
+    }
+  }
+
+  static func isAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    // A zombie (exited, not yet reaped) is not alive.
+    if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")")
+    {
+      let state = stat[stat.index(close, offsetBy: 2)]
+      return state != "Z"
+    }
+    return true
+  }
+
+  /// The last lines of a process's log, for error messages.
+  func logTail(_ name: String, lines: Int = 5) -> String {
+    let text = (try? String(contentsOfFile: logDirectory + "/\(name).log", encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+  }
+
+  /// SIGTERM, then SIGKILL after `grace`; removes pid files.
+  func stopAll(grace: Double = 10) -> [String] {
+    var stopped: [String] = []
+    let running = processes()
+    for p in running where p.isAlive { kill(p.pid, SIGTERM) }
+    let deadline = Date().addingTimeInterval(grace)
+    for p in running where p.isAlive {
+      while Self.isAlive(p.pid) && Date() < deadline {
+        var status: Int32 = 0
+        _ = waitpid(p.pid, &status, WNOHANG)
+        usleep(50_000)
+      }
+      if Self.isAlive(p.pid) { kill(p.pid, SIGKILL) }
+      stopped.append(p.name)
+    }
+    for p in running { try? FileManager.default.removeItem(atPath: pidDirectory + "/\(p.name).pid") }
+    return stopped
+  }
+}

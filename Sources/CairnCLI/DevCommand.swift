@@ -1,0 +1,137 @@
+import ArgumentParser
+import CairnClient
+import CairnCore
+import CairnTransport
+import Foundation
+
+/// `cairn dev …`: a whole cluster on loopback for trying Cairn and for tests.
+struct DevCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dev", abstract: "Run a local cluster on loopback.", subcommands: [DevUp.self, DevDown.self, DevStatus.self])
+}
+
+struct DevOptions: ParsableArguments {
+  @Option(help: "Directory for data, logs and pid files.") var dir: String = ".cairn"
+}
+
+struct DevUp: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "up",
+    abstract: "Start one metadata server and chunk servers in the background, and create volume 'demo'.")
+  @OptionGroup var options: DevOptions
+  @Option(help: "Number of chunk servers.") var chunkServers: Int = 3
+  @Option(help: "Metadata server port; chunk servers use the following ports.") var basePort: Int = 7700
+  @Option(help: "Seconds to wait for the cluster to become healthy.") var wait: Double = 30
+
+  func validate() throws {
+    guard (1...16).contains(chunkServers) else { throw ValidationError("--chunk-servers must be between 1 and 16") }
+    guard (1024...65000).contains(basePort) else { throw ValidationError("--base-port must be between 1024 and 65000") }
+  }
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      let cluster = DevCluster(directory: options.dir)
+      if cluster.processes().contains(where: \.isAlive) {
+        Terminal.out("a dev cluster is already running in \(cluster.directory) (see 'cairn dev status'; stop it with 'cairn dev down')")
+        return
+      }
+      let metaAddress = "127.0.0.1:\(basePort)"
+      var started: [(String, pid_t, String)] = []
+      let metaPid = try cluster.spawn(
+        name: "meta",
+        arguments: ["meta", "serve", "--data-dir", cluster.directory + "/meta", "--listen", metaAddress, "--chunk-down-after", "4"])
+      started.append(("meta", metaPid, metaAddress))
+      for i in 1...chunkServers {
+        let address = "127.0.0.1:\(basePort + i)"
+        let pid = try cluster.spawn(
+          name: "chunk-\(i)",
+          arguments: [
+            "chunk", "serve", "--data-dir", cluster.directory + "/chunk-\(i)", "--listen", address, "--meta", metaAddress,
+            "--zone", "zone-\(i)", "--heartbeat", "1",
+          ])
+        started.append(("chunk-\(i)", pid, address))
+      }
+      let client = CairnClient(metaAddresses: [try ServerAddress(parsing: metaAddress)], timeout: .seconds(5))
+      let deadline = Date().addingTimeInterval(wait)
+      var lastProblem = "no answer yet"
+      while true {
+        for (name, pid, _) in started where !DevCluster.isAlive(pid) {
+          _ = cluster.stopAll(grace: 2)
+          throw CairnError(.unavailable, "\(name) exited during start-up; its log says:\n\(cluster.logTail(name))")
+        }
+        do throws(CairnError) {
+          let status = try await client.clusterStatus()
+          let up = status.chunkServers.filter(\.isUp).count
+          if up >= chunkServers { break }
+          lastProblem = "\(up) of \(chunkServers) chunk servers up"
+        } catch {
+          lastProblem = error.message
+        }
+        if Date() > deadline {
+          _ = cluster.stopAll(grace: 2)
+          throw CairnError(.unavailable, "cluster not healthy after \(Int(wait)) s (\(lastProblem)); logs in \(cluster.logDirectory)")
+        }
+        try? await Task.sleep(for: .milliseconds(200))
+      }
+      try writeClientConfig(meta: metaAddress, cluster: cluster)
+      let demo = try VolumeName("demo")
+      do throws(CairnError) {
+        _ = try await client.volume(demo)
+      } catch {
+        guard error.code == .notFound else { throw error }
+        _ = try await client.createVolume(
+          demo, settings: VolumeSettings(replicationFactor: UInt8(min(3, chunkServers))))
+      }
+      await client.close()
+      Terminal.out("Cairn dev cluster is up in \(cluster.directory):")
+      for (name, pid, address) in started { Terminal.out("  \(name.padding(toLength: 9, withPad: " ", startingAt: 0)) pid \(pid)  \(address)") }
+      Terminal.out("  volume 'demo' is ready; client config written to \(ClientConfig.userConfigPath())")
+      Terminal.out("Try: cairn volume put demo ./somedir /data && cairn volume ls demo /data")
+    }
+  }
+
+  func writeClientConfig(meta: String, cluster: DevCluster) throws(CairnError) {
+    let text = "# written by 'cairn dev up'\nmeta = \"\(meta)\"\n"
+    for path in [cluster.directory + "/client.toml", ClientConfig.userConfigPath()] {
+      do {
+        try FileManager.default.createDirectory(
+          atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+      } catch {
+        throw CairnError(.ioError, "cannot write client config '\(path)': \(error.localizedDescription)")
+      }
+    }
+  }
+}
+
+struct DevDown: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "down", abstract: "Stop the local cluster (data is kept).")
+  @OptionGroup var options: DevOptions
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      let cluster = DevCluster(directory: options.dir)
+      let stopped = cluster.stopAll()
+      Terminal.out(stopped.isEmpty ? "no dev cluster running in \(cluster.directory)" : "stopped \(stopped.joined(separator: ", "))")
+    }
+  }
+}
+
+struct DevStatus: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the local cluster's processes.")
+  @OptionGroup var options: DevOptions
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      let cluster = DevCluster(directory: options.dir)
+      let processes = cluster.processes()
+      if processes.isEmpty {
+        Terminal.out("no dev cluster in \(cluster.directory)")
+        throw CairnError(.notFound, "nothing to show")
+      }
+      Terminal.table(
+        ["PROCESS", "PID", "STATE"], processes.map { [$0.name, "\($0.pid)", $0.isAlive ? "running" : "stopped"] })
+    }
+  }
+}
+

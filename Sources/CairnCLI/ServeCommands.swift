@@ -1,0 +1,149 @@
+import ArgumentParser
+import CairnChunkServer
+import CairnCore
+import CairnMetaServer
+import CairnService
+import Foundation
+import Logging
+
+/// `cairn meta …`
+struct MetaCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "meta", abstract: "Run a metadata server.", subcommands: [MetaServe.self])
+}
+
+struct MetaServe: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve", abstract: "Serve volume metadata from a RocksDB data directory until SIGTERM.")
+  @Option(help: "TOML config file (keys: data_dir, listen, chunk_down_after_seconds, log_level); flags override it.")
+  var config: String?
+  @Option(help: "Data directory (RocksDB and the server id).") var dataDir: String?
+  @Option(help: "Address to listen on, HOST:PORT.") var listen: String?
+  @Option(help: "Seconds without a heartbeat before a chunk server counts as down.") var chunkDownAfter: Double?
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      var settings = try config.map { path throws(CairnError) in
+        try ConfigLoader.load(MetaServerConfig.self, from: path, allowedKeys: MetaServerConfig.keys)
+      } ?? MetaServerConfig(dataDir: "", listen: "127.0.0.1:7700")
+      if let dataDir { settings.dataDir = dataDir }
+      if let listen { settings.listen = listen }
+      if let chunkDownAfter { settings.chunkDownAfterSeconds = chunkDownAfter }
+      if let logLevel { settings.logLevel = logLevel }
+      guard !settings.dataDir.isEmpty else { throw .invalid("--data-dir (or data_dir in --config) is required") }
+      LoggingSetup.bootstrap(level: try LoggingSetup.level(settings.logLevel ?? "info"))
+      let logger = Logger(label: "cairn.meta")
+      let server = try await MetaServer.start(settings, logger: logger)
+      let signal = await ShutdownSignal.wait()
+      logger.info("shutting down", metadata: ["signal": "\(signal)"])
+      await server.stop()
+    }
+  }
+}
+
+/// `cairn chunk …`
+struct ChunkCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "chunk", abstract: "Run a chunk server.", subcommands: [ChunkServe.self])
+}
+
+struct ChunkServe: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve", abstract: "Store content-addressed blocks in a data directory until SIGTERM.")
+  @Option(help: "TOML config file (keys: data_dir, listen, meta, advertise, zone, heartbeat_seconds, log_level).")
+  var config: String?
+  @Option(help: "Data directory for blocks.") var dataDir: String?
+  @Option(help: "Address to listen on, HOST:PORT.") var listen: String?
+  @Option(help: "Metadata server(s), HOST:PORT[,HOST:PORT…].") var meta: String?
+  @Option(help: "Address clients should use (default: the listen address).") var advertise: String?
+  @Option(help: "Failure-domain label (replicas spread across zones).") var zone: String?
+  @Option(help: "Seconds between heartbeats.") var heartbeat: Double?
+  @Option(help: "Log level.") var logLevel: String?
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      var settings = try config.map { path throws(CairnError) in
+        try ConfigLoader.load(ChunkServerConfig.self, from: path, allowedKeys: ChunkServerConfig.keys)
+      } ?? ChunkServerConfig(dataDir: "", listen: "127.0.0.1:7800", meta: "")
+      if let dataDir { settings.dataDir = dataDir }
+      if let listen { settings.listen = listen }
+      if let meta { settings.meta = meta }
+      if let advertise { settings.advertise = advertise }
+      if let zone { settings.zone = zone }
+      if let heartbeat { settings.heartbeatSeconds = heartbeat }
+      if let logLevel { settings.logLevel = logLevel }
+      guard !settings.dataDir.isEmpty else { throw .invalid("--data-dir (or data_dir in --config) is required") }
+      guard !settings.meta.isEmpty else { throw .invalid("--meta (or meta in --config) is required") }
+      LoggingSetup.bootstrap(level: try LoggingSetup.level(settings.logLevel ?? "info"))
+      let logger = Logger(label: "cairn.chunk")
+      let server = try await ChunkServer.start(settings, logger: logger)
+      let signal = await ShutdownSignal.wait()
+      logger.info("shutting down", metadata: ["signal": "\(signal)"])
+      await server.stop()
+    }
+  }
+}
+
+/// `cairn cluster …`
+struct ClusterCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cluster", abstract: "Inspect the cluster.", subcommands: [ClusterStatusCommand.self])
+}
+
+struct ClusterStatusCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status", abstract: "Show metadata and chunk servers with their health.")
+  @OptionGroup var client: ClientOptions
+  @Flag(help: "Print JSON.") var json = false
+
+  struct ChunkRow: Encodable {
+    var id: UInt64
+    var address: String
+    var zone: String
+    var state: String
+    var capacityBytes: UInt64
+    var freeBytes: UInt64
+    var blocks: UInt64
+    var corruptBlocks: UInt64
+    var lastHeartbeatMillis: UInt64?
+  }
+
+  struct Output: Encodable {
+    var metaServerId: UInt64
+    var leader: Bool
+    var appliedIndex: UInt64
+    var volumes: UInt64
+    var chunkServers: [ChunkRow]
+  }
+
+  func run() async throws {
+    try await reporting { () throws(CairnError) in
+      let status = try await client.makeClient().clusterStatus()
+      let rows = status.chunkServers.map {
+        ChunkRow(
+          id: $0.serverId, address: $0.address, zone: $0.zone, state: $0.isUp ? "up" : "down",
+          capacityBytes: $0.capacityBytes, freeBytes: $0.freeBytes, blocks: $0.blockCount, corruptBlocks: $0.corruptBlocks,
+          lastHeartbeatMillis: $0.lastHeartbeatAgeMillis == UInt64.max ? nil : $0.lastHeartbeatAgeMillis)
+      }
+      if json {
+        Terminal.json(
+          Output(
+            metaServerId: status.metaServerId, leader: status.isLeader, appliedIndex: status.appliedIndex,
+            volumes: status.volumeCount, chunkServers: rows))
+        return
+      }
+      Terminal.out(
+        "metadata server \(status.metaServerId): \(status.isLeader ? "leader" : "follower"), applied index \(status.appliedIndex), \(status.volumeCount) volume(s)"
+      )
+      Terminal.table(
+        ["CHUNK SERVER", "ADDRESS", "ZONE", "STATE", "BLOCKS", "CORRUPT", "FREE", "CAPACITY"],
+        rows.map {
+          [
+            "\($0.id)", $0.address, $0.zone, $0.state, "\($0.blocks)", "\($0.corruptBlocks)", Format.bytes($0.freeBytes),
+            Format.bytes($0.capacityBytes),
+          ]
+        })
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import CairnBlockStore
+import CairnCore
+import CairnService
+import CairnTransport
+import CairnWire
+import Logging
+
+/// Settings of `cairn chunk serve`.
+public struct ChunkServerConfig: Codable, Sendable {
+  public var dataDir: String
+  public var listen: String
+  public var meta: String
+  public var advertise: String?
+  public var zone: String?
+  public var heartbeatSeconds: Double?
+  public var logLevel: String?
+
+  public init(dataDir: String, listen: String, meta: String, advertise: String? = nil, zone: String? = nil,
+              heartbeatSeconds: Double? = nil, logLevel: String? = nil) {
+    self.dataDir = dataDir
+    self.listen = listen
+    self.meta = meta
+    self.advertise = advertise
+    self.zone = zone
+    self.heartbeatSeconds = heartbeatSeconds
+    self.logLevel = logLevel
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case dataDir = "data_dir"
+    case listen, meta, advertise, zone
+    case heartbeatSeconds = "heartbeat_seconds"
+    case logLevel = "log_level"
+  }
+
+  public static let keys: Set<String> = ["data_dir", "listen", "meta", "advertise", "zone", "heartbeat_seconds", "log_level"]
+}
+
+/// A running chunk server: block store, wire server and the registration/heartbeat loop.
+public final class ChunkServer: Sendable {
+  public let server: WireServer
+  public let serverId: UInt64
+  private let heartbeatTask: Task<Void, Never>
+  let logger: Logger
+
+  private init(server: WireServer, serverId: UInt64, heartbeatTask: Task<Void, Never>, logger: Logger) {
+    self.server = server
+    self.serverId = serverId
+    self.heartbeatTask = heartbeatTask
+    self.logger = logger
+  }
+
+  public static func start(_ config: ChunkServerConfig, logger: Logger) async throws(CairnError) -> ChunkServer {
+    let listen = try ServerAddress(parsing: config.listen)
+    let metaAddresses = try config.meta.split(separator: ",").map { s throws(CairnError) in
+      try ServerAddress(parsing: String(s))
+    }
+    guard !metaAddresses.isEmpty else { throw .invalid("--meta needs at least one HOST:PORT") }
+    let interval = config.heartbeatSeconds ?? 2
+    guard interval > 0, interval <= 3600 else { throw .invalid("heartbeat interval must be between 0 and 3600 seconds") }
+    try DataDirectory.prepare(config.dataDir)
+    let serverId = try DataDirectory.persistentId(at: config.dataDir + "/server-id")
+    let store = try BlockStore(directory: config.dataDir + "/blocks")
+    let service = ChunkService(store: store, serverId: serverId, logger: logger)
+    let server = try await WireServer.start(at: listen, handler: service, role: "chunk", logger: logger)
+    let advertised = try config.advertise.map { a throws(CairnError) in try ServerAddress(parsing: a) }
+      ?? server.localAddress
+    let registration = ChunkServerRegistration(
+      serverId: serverId, address: advertised.description, zone: config.zone ?? "default")
+    let task = Task {
+      await Self.heartbeatLoop(
+        registration: registration, metas: metaAddresses, service: service, interval: interval, logger: logger)
+    }
+    logger.info(
+      "chunk server listening",
+      metadata: ["address": "\(server.localAddress)", "id": "\(serverId)", "data_dir": "\(config.dataDir)"])
+    return ChunkServer(server: server, serverId: serverId, heartbeatTask: task, logger: logger)
+  }
+
+  /// Registers with the metadata service, then heartbeats every `interval` seconds, trying each
+  /// metadata server in turn and backing off while none answers.
+  static func heartbeatLoop(
+    registration: ChunkServerRegistration, metas: [ServerAddress], service: ChunkService, interval: Double,
+    logger: Logger
+  ) async {
+    let pool = ConnectionPool(connectionsPerAddress: 1, connectTimeout: .seconds(2))
+    var registered = false
+    var failures = 0
+    var index = 0
+    while !Task.isCancelled {
+      let meta = metas[index % metas.count]
+      do throws(CairnError) {
+        let connection = try await pool.connection(to: meta)
+        if !registered {
+          _ = try await connection.call(
+            .meta, payload: WireCodec.encode(MetaRequest.registerChunkServer(registration)), timeout: .seconds(5))
+          registered = true
+          logger.info("registered with metadata service", metadata: ["meta": "\(meta)"])
+        }
+        let heartbeat = try await service.heartbeat()
+        _ = try await connection.call(.meta, payload: WireCodec.encode(MetaRequest.heartbeat(heartbeat)), timeout: .seconds(5))
+        if failures > 0 { logger.info("metadata service reachable again", metadata: ["meta": "\(meta)"]) }
+        failures = 0
+      } catch {
+        failures += 1
+        index += 1
+        if error.code == .notLeader || error.code == .unavailable || error.code == .timeout { registered = false }
+        if failures == 1 || failures % 30 == 0 {
+          logger.warning("heartbeat failed", metadata: ["meta": "\(meta)", "error": "\(error)", "failures": "\(failures)"])
+        }
+      }
+      try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+    }
+  }
+
+  public func stop() async {
+    heartbeatTask.cancel()
+    await server.close()
+    logger.info("chunk server stopped")
+  }
+}

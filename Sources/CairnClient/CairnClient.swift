@@ -1,0 +1,157 @@
+import CairnCore
+import CairnTransport
+import CairnWire
+import Foundation
+
+/// The Cairn client library: volumes, versions, trees and file contents. Used by the CLI and the
+/// mount daemon. Every operation is bounded by a timeout and reports errors that name the volume,
+/// path or server involved.
+public final class CairnClient: Sendable {
+  public let meta: MetaClient
+  public let blocks: BlockTransfer
+  public let servers: ServerDirectory
+  public let author: String
+  let pool: ConnectionPool
+
+  /// Blocks read or written per round trip window of one file.
+  public static let windowBlocks = 8
+
+  public init(metaAddresses: [ServerAddress], author: String? = nil, timeout: Duration = .seconds(30)) {
+    pool = ConnectionPool(connectionsPerAddress: 2, connectTimeout: .seconds(3))
+    meta = MetaClient(addresses: metaAddresses, pool: pool, timeout: timeout)
+    servers = ServerDirectory(meta: meta)
+    blocks = BlockTransfer(meta: meta, pool: pool, servers: servers)
+    self.author = author ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+  }
+
+  public func close() async { await pool.closeAll() }
+
+  // MARK: Volumes
+
+  public func createVolume(_ name: VolumeName, settings: VolumeSettings = VolumeSettings()) async throws(CairnError)
+    -> VolumeInfo
+  {
+    guard case .volume(let info) = try await meta.call(.createVolume(name, settings)) else { throw unexpected() }
+    return info
+  }
+
+  public func volumes() async throws(CairnError) -> [VolumeInfo] {
+    guard case .volumes(let list) = try await meta.call(.listVolumes) else { throw unexpected() }
+    return list
+  }
+
+  public func volume(_ name: VolumeName) async throws(CairnError) -> VolumeInfo {
+    guard case .volume(let info) = try await meta.call(.getVolume(name)) else { throw unexpected() }
+    return info
+  }
+
+  public func deleteVolume(_ name: VolumeName) async throws(CairnError) {
+    guard case .ok = try await meta.call(.deleteVolume(name)) else { throw unexpected() }
+  }
+
+  public func renameVolume(_ from: VolumeName, to: VolumeName) async throws(CairnError) -> VolumeInfo {
+    guard case .volume(let info) = try await meta.call(.renameVolume(from: from, to: to)) else { throw unexpected() }
+    return info
+  }
+
+  public func history(_ name: VolumeName, limit: Int = 1000) async throws(CairnError) -> [VersionInfo] {
+    guard case .history(let list) = try await meta.call(.history(name, limit: UInt32(limit))) else { throw unexpected() }
+    return list
+  }
+
+  public func diff(_ name: VolumeName, from: UInt64, to: UInt64) async throws(CairnError) -> [DiffEntry] {
+    guard case .diff(let list) = try await meta.call(.diff(name, from: from, to: to)) else { throw unexpected() }
+    return list
+  }
+
+  public func rollback(_ name: VolumeName, to version: UInt64) async throws(CairnError) -> CommitResult {
+    guard case .commit(let r) = try await meta.call(.rollback(name, version: version, author: author)) else {
+      throw unexpected()
+    }
+    return r
+  }
+
+  public func fork(_ name: VolumeName, version: UInt64?, newName: VolumeName) async throws(CairnError) -> VolumeInfo {
+    guard case .volume(let info) = try await meta.call(.fork(name, version: version, newName: newName, author: author))
+    else { throw unexpected() }
+    return info
+  }
+
+  public func clusterStatus() async throws(CairnError) -> ClusterStatus {
+    guard case .cluster(let status) = try await meta.call(.clusterStatus) else { throw unexpected() }
+    return status
+  }
+
+  // MARK: Trees
+
+  public func lookup(_ name: VolumeName, _ path: VolumePath, version: UInt64? = nil) async throws(CairnError)
+    -> DirectoryEntry
+  {
+    guard case .entry(let e) = try await meta.call(.lookup(name, path, version: version)) else { throw unexpected() }
+    return e
+  }
+
+  /// Every child of a directory (all pages), with the version read.
+  public func list(_ name: VolumeName, _ path: VolumePath, version: UInt64? = nil) async throws(CairnError)
+    -> (version: UInt64, entries: [DirectoryEntry])
+  {
+    var all: [DirectoryEntry] = []
+    var after: String?
+    var pinned = version
+    while true {
+      guard
+        case .listing(let v, let page) = try await meta.call(
+          .list(name, path, version: pinned, after: after, limit: UInt32(Limits.maxListPageEntries)))
+      else { throw unexpected() }
+      pinned = v
+      all += page
+      guard page.count == Limits.maxListPageEntries, let last = page.last else { return (v, all) }
+      after = last.path.name
+    }
+  }
+
+  /// Every entry below `path` (depth first, directories before their children).
+  public func walk(_ name: VolumeName, _ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry] {
+    var out: [DirectoryEntry] = []
+    var stack = [path]
+    while let dir = stack.popLast() {
+      for child in try await list(name, dir, version: version).entries {
+        out.append(child)
+        if child.entry.kind == .directory { stack.append(child.path) }
+      }
+    }
+    return out
+  }
+
+  // MARK: Commits
+
+  /// Commits `changes`. Retries a timed-out or unreachable attempt with the same idempotency key, so
+  /// the commit applies at most once; if the outcome stays unknown, says so.
+  public func commit(
+    _ name: VolumeName, changes: [Change], baseVersion: UInt64? = nil, mode: CommitMode = .merge, message: String = "",
+    idempotencyKey: String? = nil, attempts: Int = 4
+  ) async throws(CairnError) -> CommitResult {
+    let key = idempotencyKey ?? UUID().uuidString
+    var base = baseVersion
+    if base == nil { base = try await volume(name).headVersion }
+    let request = CommitRequest(
+      volume: name, baseVersion: base ?? 0, changes: changes, mode: mode, idempotencyKey: key, author: author,
+      message: message)
+    var lastError: CairnError?
+    for attempt in 0..<attempts {
+      do throws(CairnError) {
+        guard case .commit(let r) = try await meta.call(.commit(request)) else { throw unexpected() }
+        return r
+      } catch {
+        guard error.code == .timeout || error.code == .unavailable else { throw error }
+        lastError = error
+        try? await Task.sleep(for: .milliseconds(200 << attempt))
+      }
+    }
+    throw CairnError(
+      .unknownOutcome,
+      "commit to '\(name)' has an unknown outcome after \(attempts) attempts (idempotency key \(key)): \(lastError?.message ?? "")")
+  }
+
+  func unexpected() -> CairnError { CairnError(.protocolError, "unexpected reply from the metadata service") }
+}
