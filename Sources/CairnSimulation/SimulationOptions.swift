@@ -32,6 +32,8 @@ public struct SimulationOptions: Sendable, Equatable {
   public var membershipWeight: Int = 2
   public var transferWeight: Int = 2
   public var compactWeight: Int = 4
+  /// A random node's election timer fires early (leader churn, the Figure 8 situations).
+  public var campaignWeight: Int = 2
   /// Raft bounds, kept small so that batching, pipelining and flow control are exercised.
   public var maxEntriesPerAppend: Int = 4
   public var maxInflightAppends: Int = 3
@@ -56,6 +58,7 @@ public struct SimulationOptions: Sendable, Equatable {
     options.membershipWeight = random.element(of: [0, 2, 5]) ?? 0
     options.transferWeight = random.element(of: [0, 2, 5]) ?? 0
     options.compactWeight = random.element(of: [0, 3, 10]) ?? 0
+    options.campaignWeight = random.element(of: [0, 2, 8]) ?? 0
     options.maxEntriesPerAppend = random.element(of: [1, 4, 64]) ?? 4
     options.maxInflightAppends = random.element(of: [1, 3, 8]) ?? 3
     options.isPreVoteEnabled = random.chance(perMille: 800)

@@ -3,7 +3,7 @@ import CairnRaft
 /// Client requests and faults, chosen by seeded weights; and the final settling phase.
 extension Simulator {
   private enum Action: CaseIterable {
-    case propose, read, crash, partition, heal, membership, transfer, compact
+    case propose, read, crash, partition, heal, membership, transfer, compact, campaign
   }
 
   private func weight(of action: Action) -> Int {
@@ -16,6 +16,7 @@ extension Simulator {
     case .membership: return options.membershipWeight
     case .transfer: return options.transferWeight
     case .compact: return options.compactWeight
+    case .campaign: return options.campaignWeight
     }
   }
 
@@ -41,6 +42,10 @@ extension Simulator {
     case .membership: changeMembership()
     case .transfer: transferLeadership()
     case .compact: compact()
+    case .campaign:
+      let target = random.int(in: 0...(nodes.count - 1))
+      record(20, target, 0, "n\(target + 1) campaigns (forced election timeout)")
+      step(target, .campaign)
     }
   }
 
@@ -57,9 +62,13 @@ extension Simulator {
     return best
   }
 
-  /// Mostly the leader, sometimes any node (which must refuse politely).
+  /// Mostly the newest leader; often any node that still believes it leads (a client with a
+  /// stale view, which is how stale reads would surface); sometimes any node at all.
   private func clientTarget() -> Int {
-    if let leader = currentLeader, random.chance(perMille: 850) { return leader }
+    let roll = random.int(in: 0...99)
+    if roll < 50, let leader = currentLeader { return leader }
+    let believers = nodes.indices.filter { nodes[$0].raft?.isLeader == true }
+    if roll < 85, let believer = random.element(of: believers) { return believer }
     return random.int(in: 0...(nodes.count - 1))
   }
 
@@ -84,7 +93,11 @@ extension Simulator {
   private func crashSomeNode() {
     let down = nodes.filter { !$0.isUp }.count
     guard down < options.voterCount / 2 + 1 else { return }
-    crash(random.int(in: 0...(nodes.count - 1)))
+    if let leader = currentLeader, random.chance(perMille: 500) {
+      crash(leader)
+    } else {
+      crash(random.int(in: 0...(nodes.count - 1)))
+    }
   }
 
   private func partition() {
