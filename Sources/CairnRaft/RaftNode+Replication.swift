@@ -6,6 +6,12 @@ extension RaftNode {
   mutating func handleLeaderMessage(_ message: Message) {
     switch message.kind {
     case .appendRequest(let previousIndex, let previousTerm, let entries, let leaderCommit):
+      guard
+        Self.isWellFormed(
+          entries, after: previousIndex, previousTerm: previousTerm, term: message.term)
+      else {
+        return  // A malformed append from a faulty peer is dropped, never trusted.
+      }
       if previousIndex < log.commitIndex {
         // Everything through our commit index is settled; tell the leader where we are.
         emit(
@@ -37,6 +43,23 @@ extension RaftNode {
     default:
       preconditionFailure("not a leader message")
     }
+  }
+
+  /// Entries must follow `previousIndex` contiguously with terms that never decrease and
+  /// never exceed the sender's term.
+  static func isWellFormed(
+    _ entries: [LogEntry], after previousIndex: LogIndex, previousTerm: Term, term: Term
+  ) -> Bool {
+    var expectedIndex = previousIndex + 1
+    var lastTerm = previousTerm
+    for entry in entries {
+      guard entry.index == expectedIndex, entry.term >= lastTerm, entry.term <= term else {
+        return false
+      }
+      expectedIndex += 1
+      lastTerm = entry.term
+    }
+    return true
   }
 
   private mutating func installSnapshot(_ snapshot: Snapshot, from leader: NodeID) {

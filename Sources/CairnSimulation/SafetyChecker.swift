@@ -11,6 +11,9 @@ final class SafetyChecker {
   /// State Machine Safety: the hash chain after applying each index, and each index's term.
   private(set) var chainHashes: [UInt64] = [0]
   private(set) var committedTerms: [Term] = [0]
+  /// For each applied index, the lowest term any node was in when it applied it. The entry was
+  /// committed in that term or earlier, so every leader of a later term must hold it.
+  private var committedNoLaterThanTerm: [Term] = [0]
   /// Acknowledged writes: command id by index, and the highest acknowledged index.
   private(set) var acknowledged: [LogIndex: UInt64] = [:]
   private(set) var highestAcknowledgedIndex: LogIndex = 0
@@ -46,12 +49,17 @@ final class SafetyChecker {
       } else {
         entryByPosition[key] = (digest, previousTerm)
       }
-      // A deposed leader may still append at a committed index in its stale term (those
-      // entries never commit); a newer term there would mean a committed entry was replaced.
-      if entry.index < committedTerms.count && committedTerms[Int(entry.index)] < entry.term {
+      // A deposed leader may still append at a committed index in a term older than the
+      // commit (those entries never commit). An entry from a leader of a later term than the
+      // commit means that leader lacked a committed entry.
+      let position = Int(entry.index)
+      if position < committedTerms.count && committedTerms[position] != entry.term
+        && entry.term > committedNoLaterThanTerm[position]
+      {
         simulator.fail(
           "committed entry overwritten: \(raft.id) writes term \(entry.term) at committed "
-            + "index \(entry.index) (term \(committedTerms[Int(entry.index)]))")
+            + "index \(entry.index) (term \(committedTerms[position]), committed by term "
+          + "\(committedNoLaterThanTerm[position]))")
         return
       }
     }
@@ -87,7 +95,9 @@ final class SafetyChecker {
     simulator.nodes[node].stateMachine.apply(entry)
     let hash = simulator.nodes[node].stateMachine.hash
     let position = Int(entry.index)
+    let applierTerm = simulator.nodes[node].raft?.term ?? 0
     if position < chainHashes.count {
+      committedNoLaterThanTerm[position] = min(committedNoLaterThanTerm[position], applierTerm)
       guard chainHashes[position] == hash else {
         simulator.fail("state machine safety: n\(node + 1) applied a different entry at \(position)")
         return
@@ -99,6 +109,7 @@ final class SafetyChecker {
       }
       chainHashes.append(hash)
       committedTerms.append(entry.term)
+      committedNoLaterThanTerm.append(applierTerm)
     }
     guard case .command(let bytes) = entry.payload,
       let id = SimulatedStateMachine.commandID(of: bytes),

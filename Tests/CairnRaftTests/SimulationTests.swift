@@ -84,4 +84,13 @@ final class SimulationReplayTests: XCTestCase {
     let result = Simulator(seed: 24).run()
     XCTAssertNil(result.failure, result.failure?.description ?? "")
   }
+
+  /// Seed 33375 (soak): the checker itself was wrong. It flagged a deposed term-4 leader
+  /// whose no-op overwrote, on a lagging follower, an index a term-5 leader had just
+  /// committed. That is legal (Figure 8): only leaders of terms after the commit must hold
+  /// the entry. The check now compares with the term by which the entry was committed.
+  func testSimulationSeed33375_StaleLeaderMayOverwriteUncommittedCopyOnLaggingFollower() {
+    let result = Simulator(seed: 33_375).run()
+    XCTAssertNil(result.failure, result.failure?.description ?? "")
+  }
 }
