@@ -20,7 +20,9 @@ public struct NodeID: Hashable, Comparable, Codable, Sendable, ExpressibleByInte
   /// The reserved "no node" value (no vote cast, no known leader).
   public static let none = NodeID(0)
 
+  /// Orders ids numerically, so that sorted member lists are deterministic.
   public static func < (lhs: NodeID, rhs: NodeID) -> Bool { lhs.rawValue < rhs.rawValue }
 
+  /// "n" followed by the raw id, as in traces.
   public var description: String { "n\(rawValue)" }
 }

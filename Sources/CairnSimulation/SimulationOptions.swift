@@ -8,37 +8,51 @@ public struct SimulationOptions: Sendable, Equatable {
   public var faultyDuration: Int = 600
   /// Upper bound on the healing phase in which every acknowledged write must reach every voter.
   public var settleDuration: Int = 1_500
-  /// Time units between two ticks of a node (each node drifts by up to `tickJitter`).
+  /// Time units between two ticks of a node.
   public var tickInterval: Int = 10
+  /// Extra random time units added to each tick interval (clock drift between nodes).
   public var tickJitter: Int = 2
-  /// Raft timing, in ticks.
+  /// Raft election timeout, in ticks.
   public var electionTicks: Int = 6
+  /// Raft heartbeat interval, in ticks.
   public var heartbeatTicks: Int = 2
-  /// Message delay bounds in time units (reordering comes from the spread).
+  /// Smallest message delay, in time units.
   public var minimumDelay: Int = 1
+  /// Largest message delay, in time units (reordering comes from the spread).
   public var maximumDelay: Int = 20
   /// Delay between a node's write and the fsync that makes it durable.
   public var maximumSyncDelay: Int = 6
   /// Time units between client or fault actions.
   public var actionInterval: ClosedRange<Int> = 2...8
+  /// Chance that a sent message is lost.
   public var lossPerMille: Int = 20
+  /// Chance that a sent message is delivered twice.
   public var duplicationPerMille: Int = 20
-  /// Per action: weights of each kind of action (relative, zero disables).
+  /// Relative weight of a client proposal among actions (zero disables; same for the rest).
   public var proposeWeight: Int = 40
+  /// Relative weight of a ReadIndex read.
   public var readWeight: Int = 20
+  /// Relative weight of crashing a node (half the time the leader); it restarts later.
   public var crashWeight: Int = 3
+  /// Relative weight of a new partition (isolate a node, split in two, or a one-way link).
   public var partitionWeight: Int = 4
+  /// Relative weight of healing every link.
   public var healWeight: Int = 4
+  /// Relative weight of a membership change at the leader (add the spare or remove a voter).
   public var membershipWeight: Int = 2
+  /// Relative weight of a leadership transfer to a random voter.
   public var transferWeight: Int = 2
+  /// Relative weight of a compaction at a random node's applied index.
   public var compactWeight: Int = 4
   /// A random node's election timer fires early (leader churn, the Figure 8 situations).
   public var campaignWeight: Int = 2
-  /// Raft bounds, kept small so that batching, pipelining and flow control are exercised.
+  /// Raft bound on entries per append, kept small so that batching is exercised.
   public var maxEntriesPerAppend: Int = 4
+  /// Raft pipelining window, kept small so that flow control is exercised.
   public var maxInflightAppends: Int = 3
-  /// Whether PreVote and CheckQuorum are on for every node.
+  /// Whether PreVote is on for every node.
   public var isPreVoteEnabled: Bool = true
+  /// Whether CheckQuorum (and the leader lease) is on for every node.
   public var isCheckQuorumEnabled: Bool = true
 
   /// Default options (3 voters, moderate faults).
