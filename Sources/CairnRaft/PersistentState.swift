@@ -1,6 +1,6 @@
 /// What a server read back from disk to (re)construct a node: exactly what earlier
 /// `RaftEffects` asked it to persist.
-public struct PersistentState: Sendable, Equatable {
+public struct PersistentState: Sendable, Equatable, Codable {
   /// The last persisted hard state.
   public var hardState: HardState
   /// The latest persisted snapshot; for a brand-new group, metadata at index 0 holding the

@@ -13,7 +13,7 @@
 /// later batch happens before it completes (a pipelined server holds outputs back in order).
 /// If the process crashes, everything not yet fsynced may be lost, which is safe because
 /// nothing that depended on it left the process.
-public struct RaftEffects: Sendable, Equatable {
+public struct RaftEffects: Sendable, Equatable, Codable {
   /// The new hard state, when it changed.
   public var hardState: HardState?
   /// A snapshot to persist: one received from the leader or one the application gave.
@@ -59,58 +59,4 @@ public struct RaftEffects: Sendable, Equatable {
   public var needsPersistence: Bool {
     hardState != nil || snapshotToPersist != nil || !entriesToPersist.isEmpty
   }
-}
-
-/// A ReadIndex request that may now be served: leadership was confirmed by a quorum after the
-/// read arrived, and the state machine has applied at least `index`.
-public struct ReadState: Sendable, Equatable, Codable {
-  /// The caller's read id.
-  public var id: UInt64
-  /// The commit index at the time of the read; serve state as of this index or later.
-  public var index: LogIndex
-
-  /// Creates a read state.
-  public init(id: UInt64, index: LogIndex) {
-    self.id = id
-    self.index = index
-  }
-}
-
-/// Why a read or proposal was refused.
-public enum RaftRejection: Sendable, Equatable, Codable {
-  /// This node is not the leader; `leader` is its best guess (`.none` if unknown).
-  case notLeader(leader: NodeID)
-  /// A leadership transfer is in progress; retry shortly.
-  case transferInProgress
-  /// A membership change is still uncommitted, or the leader has not committed in its term.
-  case membershipChangePending
-  /// The change would not alter the membership, or would remove the last voter.
-  case invalidMembershipChange
-  /// A named bound was reached (for example `maxPendingReads`).
-  case overloaded
-  /// Leadership was lost while the request waited.
-  case leadershipLost
-}
-
-/// A ReadIndex request that failed.
-public struct ReadFailure: Sendable, Equatable, Codable {
-  /// The caller's read id.
-  public var id: UInt64
-  /// Why.
-  public var reason: RaftRejection
-
-  /// Creates a read failure.
-  public init(id: UInt64, reason: RaftRejection) {
-    self.id = id
-    self.reason = reason
-  }
-}
-
-/// What happened to a proposal or a membership change.
-public enum ProposalOutcome: Sendable, Equatable, Codable {
-  /// Appended at (`index`, `term`); it is committed when an entry with that index and term
-  /// appears in `committedEntries`, and lost if a different entry does.
-  case appended(id: UInt64, index: LogIndex, term: Term)
-  /// Refused; nothing was appended.
-  case rejected(id: UInt64, reason: RaftRejection)
 }

@@ -1,5 +1,5 @@
 /// Everything that can happen to a node. The server feeds these to `RaftNode.step(_:)`.
-public enum RaftInput: Sendable, Equatable {
+public enum RaftInput: Sendable, Equatable, Codable {
   /// One unit of logical time passed (the server calls this on a fixed interval).
   case tick
   /// A message arrived from a peer.

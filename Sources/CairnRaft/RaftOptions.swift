@@ -1,5 +1,5 @@
 /// Tunables and bounds of a node. Every bound is named so operators can reason about memory.
-public struct RaftOptions: Sendable, Equatable {
+public struct RaftOptions: Sendable, Equatable, Codable {
   /// This node's identity.
   public var id: NodeID
   /// Ticks without hearing from a leader before a follower campaigns (randomized up to twice

@@ -15,6 +15,8 @@ final class MembershipTests: XCTestCase {
     cluster.deliverAll()
     cluster.tick(1, times: 2)
     cluster.deliverAll()
+    // Regression (simulation seed 24): a node that joined empty must not derive {4} from
+    // the delta "add 4"; membership entries carry the full result.
     XCTAssertEqual(cluster[4].membership, Membership(voters: [1, 2, 3, 4]))
     XCTAssertEqual(cluster.appliedCommands(4), [[1]], "the joining node replays the log")
     // With four voters, the quorum is three: the leader plus node 4 are not enough.

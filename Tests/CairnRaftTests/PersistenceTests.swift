@@ -44,6 +44,19 @@ final class PersistenceTests: XCTestCase {
     XCTAssertEqual(cluster.appliedCommands(2), [[1], [2], [3], [4]])
   }
 
+  func testRestartWithPersistedAppliedIndexDoesNotReapply() {
+    var cluster = TestCluster(voters: [1])
+    cluster.elect(1)
+    cluster.propose(1, 1)
+    cluster.propose(1, 2)
+    guard var disk = cluster.disks[NodeID(1)] else { return XCTFail("no disk") }
+    disk.appliedIndex = 2  // the state machine durably applied through index 2
+    var node = RaftNode(options: cluster[1].options, state: disk)
+    XCTAssertEqual(node.appliedIndex, 2)
+    let effects = node.step(.tick)
+    XCTAssertEqual(effects.committedEntries.map(\.index), [3], "only what was not applied")
+  }
+
   func testNothingIsPersistedOrSentForAnIgnoredMessage() {
     var node = RaftNode(options: RaftOptions(id: 1), state: .bootstrap(voters: [1, 2, 3]))
     let effects = node.step(

@@ -79,7 +79,10 @@ final class SimulationReplayTests: XCTestCase {
   /// Seed 24 (first run): a node that joined with an empty configuration rebuilt its
   /// membership by applying change deltas to that empty base, concluded it was the only
   /// voter, and elected itself without a quorum (breaking Leader Completeness). Fixed by
-  /// making membership entries carry the complete resulting membership.
+  /// making membership entries carry the complete resulting membership. A seed replays exactly
+  /// only with the simulator version it ran on, so the durable regression is the unit test
+  /// `MembershipTests.testAddedVoterCatchesUpAndCountsInQuorum_Section4_1` (node 4's
+  /// membership).
   func testSimulationSeed24_JoiningNodeLearnsFullMembershipFromLog() {
     let result = Simulator(seed: 24).run()
     XCTAssertNil(result.failure, result.failure?.description ?? "")
@@ -91,6 +94,22 @@ final class SimulationReplayTests: XCTestCase {
   /// the entry. The check now compares with the term by which the entry was committed.
   func testSimulationSeed33375_StaleLeaderMayOverwriteUncommittedCopyOnLaggingFollower() {
     let result = Simulator(seed: 33_375).run()
+    XCTAssertNil(result.failure, result.failure?.description ?? "")
+  }
+
+  /// Seed 226 (first run): the checker reported "committed entry overwritten" when a
+  /// deposed leader appended in its stale term at an index a newer leader had committed.
+  /// Legal: those entries can never commit. Fixed in the checker.
+  func testSimulationSeed226_DeposedLeaderMayAppendInItsStaleTerm() {
+    let result = Simulator(seed: 226).run()
+    XCTAssertNil(result.failure, result.failure?.description ?? "")
+  }
+
+  /// Seed 197 (first run): a liveness false alarm. Message delays up to six ticks against a
+  /// six-tick election timeout kept elections failing after healing; the settling phase now
+  /// uses delays below one tick, as Raft's timing requirement demands.
+  func testSimulationSeed197_SettlingPhaseElectsLeaderDespiteSlowFaultyNetwork() {
+    let result = Simulator(seed: 197).run()
     XCTAssertNil(result.failure, result.failure?.description ?? "")
   }
 }
