@@ -1,0 +1,52 @@
+import CairnClient
+import CairnCore
+
+/// What the mount needs from the cluster: a volume's versions, trees and blocks. The real one is
+/// `ClientBackend`; tests use an in-memory twin.
+public protocol VolumeBackend: Sendable {
+  func volume() async throws(CairnError) -> VolumeInfo
+  func list(_ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry]
+  func fetch(_ ref: BlockRef) async throws(CairnError) -> [UInt8]
+  /// Makes the blocks durable; blocks the cluster already holds are not sent again.
+  func upload(_ blocks: [(BlockAddress, [UInt8])], replicas: Int) async throws(CairnError)
+  func commit(_ changes: [Change], baseVersion: UInt64, mode: CommitMode, message: String, idempotencyKey: String)
+    async throws(CairnError) -> CommitResult
+  /// Paths changed between two versions (for strict reloads).
+  func diff(from: UInt64, to: UInt64) async throws(CairnError) -> [DiffEntry]
+}
+
+/// `VolumeBackend` over the Cairn client library.
+public final class ClientBackend: VolumeBackend {
+  public let client: CairnClient
+  public let name: VolumeName
+
+  public init(client: CairnClient, name: VolumeName) {
+    self.client = client
+    self.name = name
+  }
+
+  public func volume() async throws(CairnError) -> VolumeInfo { try await client.volume(name) }
+
+  public func list(_ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry] {
+    try await client.list(name, path, version: version).entries
+  }
+
+  public func fetch(_ ref: BlockRef) async throws(CairnError) -> [UInt8] {
+    try await client.blocks.fetch(ref, locations: nil)
+  }
+
+  public func upload(_ blocks: [(BlockAddress, [UInt8])], replicas: Int) async throws(CairnError) {
+    _ = try await client.blocks.upload(blocks, replicas: replicas)
+  }
+
+  public func commit(
+    _ changes: [Change], baseVersion: UInt64, mode: CommitMode, message: String, idempotencyKey: String
+  ) async throws(CairnError) -> CommitResult {
+    try await client.commit(
+      name, changes: changes, baseVersion: baseVersion, mode: mode, message: message, idempotencyKey: idempotencyKey)
+  }
+
+  public func diff(from: UInt64, to: UInt64) async throws(CairnError) -> [DiffEntry] {
+    try await client.diff(name, from: from, to: to)
+  }
+}

@@ -1,0 +1,355 @@
+import CairnCore
+import Foundation
+
+extension VolumeFS {
+  // MARK: Commit
+
+  /// Publishes every staged change as one new version: hashes the staged blocks, uploads those the
+  /// cluster lacks, sends one commit (merge or strict), then rebases the mount on the new version.
+  /// Mutations wait while it runs; reads continue. Returns the version the mount is pinned at.
+  @discardableResult
+  public func commit(message: String = "", mode: CommitMode? = nil) throws(VFSError) -> UInt64 {
+    try checkWritable()
+    gate.writeLock()
+    defer { gate.unlock() }
+    do {
+      let v = try commitExclusive(message: message, mode: mode ?? defaultMode)
+      lock.lock()
+      lastCommitError = nil
+      lock.unlock()
+      return v
+    } catch {
+      lock.lock()
+      lastCommitError = error.description
+      lock.unlock()
+      logger.error("commit failed", metadata: ["volume": "\(config.volume)", "error": "\(error)"])
+      throw error
+    }
+  }
+
+  private func commitExclusive(message: String, mode: CommitMode) throws(VFSError) -> UInt64 {
+    lock.lock()
+    let pendingOps = ops
+    let files = stagedFiles
+    let base = version
+    var key = UUID().uuidString
+    if let pending = pendingCommit, pending.opCount == pendingOps.count { key = pending.key }
+    lock.unlock()
+    if pendingOps.isEmpty { return base }
+    for file in files.values where !file.isDead { _ = Foundation.fsync(file.fd) }
+    try journal.append([.commitStarted(key: key)])
+    try journal.sync()
+    lock.lock()
+    pendingCommit = (key, pendingOps.count)
+    lock.unlock()
+
+    var manifests: [UInt64: Manifest] = [:]
+    var batch: [(BlockAddress, [UInt8])] = []
+    var batchBytes = 0
+    for op in pendingOps {
+      guard case .file(_, let id) = op, manifests[id] == nil, let file = files[id] else { continue }
+      manifests[id] = try manifest(of: file, batch: &batch, batchBytes: &batchBytes)
+    }
+    try upload(&batch, &batchBytes)
+    var changes: [Change] = []
+    for op in pendingOps {
+      switch op {
+      case .mkdir(let p, let a), .directoryAttributes(let p, let a): changes.append(.put(p, .directory(a)))
+      case .symlink(let p, let target, let a): changes.append(.put(p, .symlink(target: target, a)))
+      case .file(let p, let id):
+        guard let file = files[id], let m = manifests[id] else { throw VFSError(.io, "staged file \(id) is missing") }
+        var a = file.attributes
+        a.mode = (a.mode & 0o7777) | FileType.regular
+        changes.append(.put(p, .file(m, a)))
+      case .delete(let p, let recursive): changes.append(.delete(p, recursive: recursive || mode == .merge))
+      case .rename(let from, let to, let replace): changes.append(.rename(from: from, to: to, replace: replace))
+      }
+    }
+    let result: CommitResult
+    let finalChanges = changes
+    let finalKey = key
+    do {
+      result = try Bridge.wait(timeoutSeconds: config.commitTimeoutSeconds, "commit") {
+        [backend] () throws(CairnError) in
+        try await backend.commit(finalChanges, baseVersion: base, mode: mode, message: message, idempotencyKey: finalKey)
+      }
+    } catch {
+      if error.code != .unavailable && error.code != .timedOut {
+        lock.lock()
+        pendingCommit = nil
+        lock.unlock()
+      }
+      throw error
+    }
+    lock.lock()
+    for file in files.values { Foundation.unlink(file.path) }
+    ops.removeAll()
+    stagedFiles.removeAll()
+    pendingCommit = nil
+    lastCommitVersion = result.version
+    lastCommitTime = Date()
+    lock.unlock()
+    logger.info(
+      "committed", metadata: ["volume": "\(config.volume)", "version": "\(result.version)", "changes": "\(changes.count)"])
+    _ = try rebuild(to: result.version, replaying: [])
+    return result.version
+  }
+
+  /// The manifest of a staged file's current content; local blocks are hashed and queued for upload.
+  private func manifest(of file: StagedFile, batch: inout [(BlockAddress, [UInt8])], batchBytes: inout Int)
+    throws(VFSError) -> Manifest
+  {
+    if file.isDead { return Manifest() }
+    lock.lock()
+    let size = file.sizeBytes
+    let base = file.base
+    let local = file.localBlocks
+    lock.unlock()
+    let b = UInt64(blockBytes)
+    var refs: [BlockRef] = []
+    var offset: UInt64 = 0
+    var k = 0
+    while offset < size {
+      let length = Int(min(b, size - offset))
+      if k >= base.blocks.count || local.contains(k) {
+        var bytes = [UInt8](repeating: 0, count: length)
+        try Self.preadInto(&bytes, file.fd, from: 0, count: length, at: offset)
+        if bytes.allSatisfy({ $0 == 0 }) {
+          refs.append(BlockRef(address: nil, length: UInt32(length)))
+        } else {
+          let address = BlockAddress.of(bytes)
+          refs.append(BlockRef(address: address, length: UInt32(length)))
+          batch.append((address, bytes))
+          batchBytes += length
+          if batchBytes >= Self.uploadBatchBytes { try upload(&batch, &batchBytes) }
+        }
+      } else {
+        refs.append(base.blocks[k])
+      }
+      offset += UInt64(length)
+      k += 1
+    }
+    return Manifest(blocks: refs)
+  }
+
+  /// Most bytes of staged blocks held in memory before they are uploaded.
+  static let uploadBatchBytes = 64 << 20
+
+  private func upload(_ batch: inout [(BlockAddress, [UInt8])], _ batchBytes: inout Int) throws(VFSError) {
+    guard !batch.isEmpty else { return }
+    let blocks = batch
+    let r = replicas
+    try Bridge.wait(timeoutSeconds: config.commitTimeoutSeconds, "uploading \(blocks.count) block(s)") {
+      [backend] () throws(CairnError) in
+      try await backend.upload(blocks, replicas: r)
+    }
+    for (address, bytes) in blocks { cache.put(address, bytes, toDisk: false) }
+    batch.removeAll()
+    batchBytes = 0
+  }
+
+  // MARK: Reload
+
+  /// Moves the pin to `version` (default: the head). The new tree is loaded and the staged changes
+  /// re-applied on it before it replaces the old one in a single step; open files keep reading the
+  /// version they were opened at. In strict mode, refuses when the staged changes touch paths
+  /// changed between the pinned and the target version.
+  @discardableResult
+  public func reload(to target: UInt64? = nil, mode: CommitMode? = nil) throws(VFSError) -> UInt64 {
+    gate.writeLock()
+    defer { gate.unlock() }
+    let destination: UInt64
+    if let target {
+      destination = target
+    } else {
+      destination = try Bridge.wait(timeoutSeconds: config.operationTimeoutSeconds, "reading the head version") {
+        [backend] () throws(CairnError) in
+        try await backend.volume().headVersion
+      }
+    }
+    lock.lock()
+    let staged = ops
+    let from = version
+    lock.unlock()
+    if (mode ?? defaultMode) == .strict && !staged.isEmpty && destination != from {
+      let changed = try Bridge.wait(timeoutSeconds: config.operationTimeoutSeconds, "diffing versions") {
+        [backend] () throws(CairnError) in
+        try await backend.diff(from: min(from, destination), to: max(from, destination))
+      }
+      let stagedPaths = staged.flatMap(\.paths)
+      let conflicts = changed.map(\.path).filter { p in stagedPaths.contains { p.isWithin($0) || $0.isWithin(p) } }
+      if !conflicts.isEmpty {
+        throw VFSError(
+          .conflict, "reload to version \(destination) conflicts with staged changes",
+          details: Set(conflicts.map(\.rawValue)).sorted())
+      }
+    }
+    let dropped = try rebuild(to: destination, replaying: staged)
+    if !dropped.isEmpty {
+      logger.warning("staged changes that no longer apply were dropped", metadata: ["changes": "\(dropped)"])
+    }
+    return destination
+  }
+
+  /// Builds the tree of `target`, re-applies `replaying`, swaps it in and rewrites the journal.
+  /// Caller holds the gate exclusively. Returns descriptions of ops that no longer apply.
+  func rebuild(to target: UInt64, replaying: [StagedOp]) throws(VFSError) -> [String] {
+    lock.lock()
+    let newGeneration = generation + 1
+    let rootAttributes = root.attributes
+    lock.unlock()
+    let newRoot = Node(
+      id: Self.rootId, kind: .directory, attributes: rootAttributes, path: .root, version: target,
+      generation: newGeneration)
+    newRoot.listingSource = .root
+    try load(newRoot)
+    var kept: [StagedOp] = []
+    var dropped: [String] = []
+    for op in replaying {
+      do throws(VFSError) {
+        try locked { try apply(op, root: newRoot) }
+        kept.append(op)
+      } catch {
+        dropped.append("\(op): \(error.message)")
+      }
+    }
+    lock.lock()
+    root = newRoot
+    nodes[Self.rootId] = newRoot
+    version = target
+    generation = newGeneration
+    ops = kept
+    if let pending = pendingCommit, pending.opCount != kept.count || kept.count != replaying.count { pendingCommit = nil }
+    var records: [JournalRecord] = [.header(volume: config.volume.rawValue, baseVersion: target, blockBytes: blockBytes)]
+    for file in stagedFiles.values.sorted(by: { $0.stagingId < $1.stagingId }) where !file.isDead {
+      records.append(.stage(stagingId: file.stagingId, base: file.base, attributes: file.attributes))
+      for k in file.localBlocks.sorted() { records.append(.blockLocal(stagingId: file.stagingId, index: k)) }
+    }
+    records += kept.map { .op($0) }
+    if let pending = pendingCommit { records.append(.commitStarted(key: pending.key)) }
+    lock.unlock()
+    try journal.replace(with: records)
+    return dropped
+  }
+
+  // MARK: Recovery
+
+  /// Rebuilds the staging state a crashed daemon left: staged files from their records and
+  /// staging files, then the ops on top of the version they were made on.
+  func recover(_ records: [JournalRecord]) throws(VFSError) {
+    var recoveredOps: [StagedOp] = []
+    var lastKey: (String, Int)?
+    lock.lock()
+    for record in records {
+      switch record {
+      case .header: break
+      case .op(let op): recoveredOps.append(op)
+      case .stage(let id, let base, let attributes):
+        let path = stagingDirectory + "/files/\(id)"
+        let fd = Foundation.open(path, O_RDWR | O_CLOEXEC)
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0 else {
+          lock.unlock()
+          throw VFSError(.io, "staging file '\(path)' named by the journal is missing")
+        }
+        stagedFiles[id] = StagedFile(
+          stagingId: id, fd: fd, path: path, blockBytes: blockBytes, sizeBytes: UInt64(st.st_size), base: base,
+          attributes: attributes)
+        nextStagingId = max(nextStagingId, id + 1)
+      case .fileAttributes(let id, let attributes): stagedFiles[id]?.attributes = attributes
+      case .blockLocal(let id, let index): stagedFiles[id]?.localBlocks.insert(index)
+      case .truncate(let id, let size):
+        if let file = stagedFiles[id] {
+          let keep = Int((size + UInt64(blockBytes) - 1) / UInt64(blockBytes))
+          if keep < file.base.blocks.count {
+            file.base.blocks.removeLast(file.base.blocks.count - keep)
+            file.localBlocks = file.localBlocks.filter { $0 < keep }
+          }
+        }
+      case .commitStarted(let key): lastKey = (key, recoveredOps.count)
+      }
+    }
+    if let lastKey, lastKey.1 == recoveredOps.count { pendingCommit = (lastKey.0, lastKey.1) }
+    lock.unlock()
+    let dropped = try rebuild(to: version, replaying: recoveredOps)
+    logger.notice(
+      "recovered staged changes from a previous mount",
+      metadata: ["changes": "\(recoveredOps.count)", "dropped": "\(dropped.count)", "version": "\(version)"])
+    removeOrphanStagingFiles()
+  }
+
+  func removeOrphanStagingFiles() {
+    let dir = stagingDirectory + "/files"
+    lock.lock()
+    let live = Set(stagedFiles.keys.map { "\($0)" })
+    lock.unlock()
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !live.contains(name) {
+      Foundation.unlink(dir + "/" + name)
+    }
+  }
+
+  // MARK: Status and control
+
+  public func status() -> MountStatus {
+    let head = try? Bridge.wait(timeoutSeconds: 3, "reading the head version") { [backend] () throws(CairnError) in
+      try await backend.volume().headVersion
+    }
+    lock.lock()
+    defer { lock.unlock() }
+    let live = stagedFiles.values.filter { !$0.isDead }
+    let stagedBytes = live.reduce(UInt64(0)) { total, file in
+      let localCount = file.localBlocks.count + max(0, Int((file.sizeBytes + UInt64(blockBytes) - 1) / UInt64(blockBytes)) - file.base.blocks.count)
+      return total + min(file.sizeBytes, UInt64(localCount) * UInt64(blockBytes))
+    }
+    return MountStatus(
+      volume: config.volume.rawValue, pinnedVersion: version, headVersion: head, isMetadataReachable: head != nil,
+      isReadOnly: config.isReadOnly, commitMode: defaultMode == .strict ? "strict" : "merge", stagedChanges: ops.count,
+      stagedFiles: live.count, stagedBytes: stagedBytes, lastCommitVersion: lastCommitVersion,
+      lastCommitTime: lastCommitTime.map { ISO8601DateFormatter().string(from: $0) }, lastCommitError: lastCommitError,
+      cacheDirectory: config.cacheDirectory, controlSocket: controlSocketPath)
+  }
+
+  func statusJSON() -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return Array((try? encoder.encode(status())) ?? Data()) + [UInt8(ascii: "\n")]
+  }
+
+  /// A command written to `/.cairn/control` by a program inside the mount: `commit [MESSAGE]`,
+  /// `commit-strict [MESSAGE]`, `reload [VERSION]`. The write fails (EIO, or EBUSY on a conflict)
+  /// when the command fails; reading the file shows the status with the last error.
+  func runControl(_ text: String, count: Int) throws(VFSError) -> Int {
+    let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let verb = line.split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
+    let rest = line.dropFirst(verb.count).trimmingCharacters(in: .whitespaces)
+    switch verb {
+    case "commit": try commit(message: rest)
+    case "commit-strict": try commit(message: rest, mode: .strict)
+    case "reload":
+      guard rest.isEmpty || UInt64(rest) != nil else { throw VFSError(.invalid, "reload takes a version number") }
+      try reload(to: UInt64(rest))
+    default: throw VFSError(.invalid, "unknown control command '\(verb)' (commit, commit-strict, reload)")
+    }
+    return count
+  }
+
+  /// Commits every `intervalSeconds` while changes are staged, backing off (up to 60 s) after a
+  /// failure, until `shouldStop` returns true. Runs on the calling thread.
+  public func runBackgroundCommits(intervalSeconds: Double, shouldStop: () -> Bool) {
+    var delay = intervalSeconds
+    var slept = 0.0
+    while !shouldStop() {
+      Thread.sleep(forTimeInterval: 0.2)
+      slept += 0.2
+      guard slept >= delay else { continue }
+      slept = 0
+      guard hasStagedChanges else { continue }
+      do {
+        try commit(message: "background commit")
+        delay = intervalSeconds
+      } catch {
+        delay = min(60, max(1, delay * 2))
+      }
+    }
+  }
+}
