@@ -22,6 +22,8 @@ struct DevUp: AsyncParsableCommand {
   @Option(help: "Number of chunk servers.") var chunkServers: Int = 3
   @Option(help: "Metadata server port; chunk servers use the following ports.") var basePort: Int = 7700
   @Option(help: "Seconds to wait for the cluster to become healthy.") var wait: Double = 30
+  // Mount of volume 'demo' (see MountDev.swift).
+  @Option(help: "Also mount volume 'demo' here (default: /vol when root with the default --dir).") var mount: String?
 
   func validate() throws {
     guard (1...16).contains(chunkServers) else { throw ValidationError("--chunk-servers must be between 1 and 16") }
@@ -83,6 +85,11 @@ struct DevUp: AsyncParsableCommand {
           demo, settings: VolumeSettings(replicationFactor: UInt8(min(3, chunkServers))))
       }
       await client.close()
+      // Mount of volume 'demo' (see MountDev.swift).
+      if let mountpoint = mount ?? DevMount.defaultMountpoint(dataDirectory: options.dir) {
+        try await DevMount.start(cluster: cluster, meta: metaAddress, mountpoint: mountpoint)
+        started.append((DevMount.processName, cluster.processes().first { $0.name == DevMount.processName }?.pid ?? 0, mountpoint))
+      }
       Terminal.out("Cairn dev cluster is up in \(cluster.directory):")
       for (name, pid, address) in started { Terminal.out("  \(name.padding(toLength: 9, withPad: " ", startingAt: 0)) pid \(pid)  \(address)") }
       Terminal.out("  volume 'demo' is ready; client config written to \(ClientConfig.userConfigPath())")
@@ -111,6 +118,7 @@ struct DevDown: AsyncParsableCommand {
   func run() async throws {
     try await reporting { () throws(CairnError) in
       let cluster = DevCluster(directory: options.dir)
+      DevMount.stop(cluster: cluster)  // commit and unmount 'demo' while the servers still run
       let stopped = cluster.stopAll()
       Terminal.out(stopped.isEmpty ? "no dev cluster running in \(cluster.directory)" : "stopped \(stopped.joined(separator: ", "))")
     }
