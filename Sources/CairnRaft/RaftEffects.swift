@@ -9,10 +9,13 @@
 /// 5. Answer `readsReady` (state as of at least each read's index — guaranteed applied by now),
 ///    `readsFailed`, and report `proposals` to clients.
 ///
-/// The next `step` may be called before step 1 completes only if nothing of steps 2–5 of any
-/// later batch happens before it completes (a pipelined server holds outputs back in order).
-/// If the process crashes, everything not yet fsynced may be lost, which is safe because
-/// nothing that depended on it left the process.
+/// A batch may refer to what the same step wrote (a leader counts its own new entries toward
+/// commitment, so `committedEntries` can include entries of `entriesToPersist`); that is why
+/// the order matters. The next `step` may be called before step 1 completes, provided steps
+/// 2–5 of this batch and of every later batch wait until this batch is durable (a pipelined
+/// server releases outputs in batch order after each fsync). If the process crashes, whatever
+/// was not fsynced may be lost, which is safe because nothing that depended on it left the
+/// process. Keep the latest snapshot's data: a restarted leader needs it to catch followers up.
 public struct RaftEffects: Sendable, Equatable, Codable {
   /// The new hard state, when it changed.
   public var hardState: HardState?

@@ -124,6 +124,19 @@ final class ReplicationTests: XCTestCase {
     XCTAssertEqual(cluster[1].replicationProgress(of: 3)?.match, cluster[1].lastIndex)
   }
 
+  func testLeaderStatusReportsFollowerLag() {
+    var cluster = TestCluster(voters: [1, 2, 3])
+    cluster.elect(1)
+    cluster.isolate(3)
+    cluster.propose(1, 1)
+    cluster.propose(1, 2)
+    let status = cluster[1].status
+    XCTAssertEqual(status.role, .leader)
+    XCTAssertEqual(status.peers.map(\.id), [2, 3])
+    XCTAssertEqual(status.peers.map(\.lag), [0, 2])
+    XCTAssertEqual(cluster[2].status.peers, [], "only a leader tracks followers")
+  }
+
   func testAppendBatchesRespectMaxEntriesAndMaxBytes() {
     var cluster = TestCluster(voters: [1, 2]) {
       $0.maxEntriesPerAppend = 3
