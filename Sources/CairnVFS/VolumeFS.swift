@@ -44,7 +44,10 @@ public final class VolumeFS: @unchecked Sendable {
   var stagedFiles: [UInt64: StagedFile] = [:]
   var nodes: [UInt64: Node] = [:]
   var lookups: [UInt64: UInt64] = [:]
-  var idByEntryInode: [UInt64: UInt64] = [:]
+  /// Kernel ids of version entries: by inode for directories; by inode and content for files and
+  /// symlinks, so changed content gets a new id (and a fresh kernel page cache, which
+  /// keeps files opened before a reload reading their old content).
+  var idByEntry: [EntryKey: UInt64] = [:]
   var idByStagingId: [UInt64: UInt64] = [:]
   var nextId: UInt64 = 16
   var nextStagingId: UInt64 = 1
@@ -139,12 +142,19 @@ public final class VolumeFS: @unchecked Sendable {
 
   /// Makes a node for an entry of a version, keeping the id the kernel knows for that entry.
   func makeNode(_ e: DirectoryEntry, version: UInt64, generation: UInt64) -> Node {
+    var content = Hasher()
+    if e.entry.kind != .directory {
+      content.combine(e.entry.manifest)
+      content.combine(e.entry.symlinkTarget)
+      content.combine(e.entry.attributes.mtimeNanos)
+    }
+    let key = EntryKey(inode: e.entry.inode, content: content.finalize())
     let id: UInt64
-    if let known = idByEntryInode[e.entry.inode] {
+    if let known = idByEntry[key] {
       id = known
     } else {
       id = allocateId()
-      idByEntryInode[e.entry.inode] = id
+      idByEntry[key] = id
     }
     let node = Node(
       id: id, kind: e.entry.kind, attributes: e.entry.attributes, path: e.path, version: version,
@@ -307,6 +317,13 @@ public final class VolumeFS: @unchecked Sendable {
   public func statfs() -> (blockBytes: Int, totalBlocks: UInt64, freeBlocks: UInt64, files: UInt64, freeFiles: UInt64) {
     (4096, 1 << 34, 1 << 33, 1 << 30, 1 << 29)
   }
+}
+
+/// Identity of a version entry for kernel id assignment.
+struct EntryKey: Hashable {
+  let inode: UInt64
+  /// Hash of a file's manifest, symlink target and mtime (0 for directories).
+  let content: Int
 }
 
 /// A reader-writer lock over pthread_rwlock (FUSE threads are not Swift concurrency threads).
