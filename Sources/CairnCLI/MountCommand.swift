@@ -182,7 +182,7 @@ enum MountDaemon {
     unlink(fs.controlSocketPath)
     guard !command.readOnly, fs.hasStagedChanges else { return 0 }
     var delay = 0.5
-    for attempt in 1...5 {
+    for attempt in 1...4 {
       do {
         let v = try fs.commit(message: "commit on unmount")
         logger.info("final commit", metadata: ["version": "\(v)"])

@@ -100,7 +100,7 @@ final class RandomizedOperationsTests: MountTestCase {
         description = "commit"
         try cairnOK(["commit", m.mountpoint, "-m", "step \(step)"])
         XCTAssertEqual(try Self.treeDigest(m.mountpoint), try Self.treeDigest(local), "seed \(seed) after commit at step \(step)")
-      case 96..<98:
+      case 96..<99:
         description = "reload"
         try cairnOK(["reload", m.mountpoint])
       default:
