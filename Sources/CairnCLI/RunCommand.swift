@@ -91,6 +91,9 @@ struct RunCommand: AsyncParsableCommand {
         _ = await stopAll()
         throw CairnError(.ioError, "cannot create '\(spec.path)' or '\(cache)': \(error.localizedDescription)")
       }
+      // A mount the host has at this path (e.g. the dev cluster's /vol) is only hidden in this
+      // private namespace; the host keeps it.
+      if MountTable.isMounted(spec.path) { _ = umount2(spec.path, Int32(MNT_DETACH)) }
       var arguments = ["mount", spec.volume, spec.path, "--foreground", "--cache-dir", cache, "--meta", meta]
       if readOnly { arguments.append("--read-only") }
       if let commitInterval { arguments += ["--commit-interval", "\(commitInterval)"] }
