@@ -28,7 +28,7 @@ struct MountCommand: AsyncParsableCommand {
   @Option(help: "Staging area, block cache and control socket (default: one per volume and mountpoint).")
   var cacheDir: String?
   @Option(help: "Default commit mode: merge or strict (default: the volume's setting).") var commitMode: String?
-  @Option(help: "Bound of the on-disk block cache, in MiB.") var diskCacheMiB: Int = 2048
+  @Option(name: .customLong("disk-cache-mib"), help: "Bound of the on-disk block cache, in MiB.") var diskCacheMiB: Int = 2048
   @Flag(help: "Stay in the foreground (log to stderr).") var foreground = false
 
   func validate() throws {

@@ -19,7 +19,7 @@ public struct MountConfiguration: Sendable {
   /// Bound of the on-disk block cache.
   public var diskCacheBytes: Int = 2 << 30
   /// Blocks fetched ahead of a sequential reader.
-  public var readAheadBlocks: Int = 4
+  public var readAheadBlocks: Int = 8
 
   public init(volume: VolumeName, version: UInt64? = nil, isReadOnly: Bool = false, cacheDirectory: String) {
     self.volume = volume

@@ -148,8 +148,11 @@ extension VolumeFS {
     let size = node.sizeBytes
     let base = staged?.base ?? node.base
     let local = staged?.localBlocks ?? []
-    let isSequential = offset == h.lastReadEnd
-    h.lastReadEnd = offset + UInt64(count)
+    // Sequential enough for read-ahead: the kernel's own read-ahead and several FUSE threads
+    // reorder requests a little, so accept anything within one block of the last end.
+    let window = UInt64(blockBytes)
+    let isSequential = offset + window >= h.lastReadEnd && offset <= h.lastReadEnd + window
+    h.lastReadEnd = max(h.lastReadEnd, offset + UInt64(count))
     lock.unlock()
     guard offset < size, count > 0 else { return [] }
     let end = min(size, offset + UInt64(count))
@@ -307,60 +310,57 @@ extension VolumeFS {
   // MARK: Blocks
 
   /// A block's bytes: from the cache, or fetched (verified by the client) once even when many
-  /// readers ask at the same time.
+  /// readers ask at the same time. Waits at most the operation timeout.
   func blockData(_ ref: BlockRef) throws(VFSError) -> [UInt8] {
     guard let address = ref.address else { return [UInt8](repeating: 0, count: Int(ref.length)) }
     if let hit = cache.get(address) { return hit }
+    let fetch = startFetch(ref, address)
+    guard fetch.done.wait(timeout: .now() + config.operationTimeoutSeconds) == .success else {
+      throw VFSError(.timedOut, "reading block \(address.shortHex) did not finish within \(Int(config.operationTimeoutSeconds)) s")
+    }
+    if let bytes = fetch.bytes { return bytes }
+    throw fetch.error ?? VFSError(.io, "reading block \(address.shortHex) failed")
+  }
+
+  /// Starts fetching a block on Swift concurrency (no thread blocks on the network), or joins the
+  /// fetch already running for it.
+  func startFetch(_ ref: BlockRef, _ address: BlockAddress) -> BlockFetch {
     lock.lock()
     if let running = inflight[address] {
       lock.unlock()
-      _ = running.wait(timeout: .now() + config.operationTimeoutSeconds)
-      if let hit = cache.get(address) { return hit }
-      return try fetch(ref)
+      return running
     }
-    let group = DispatchGroup()
-    group.enter()
-    inflight[address] = group
+    let fetch = BlockFetch()
+    inflight[address] = fetch
     lock.unlock()
-    defer {
-      lock.lock()
-      inflight.removeValue(forKey: address)
-      lock.unlock()
-      group.leave()
+    Task { [backend, cache] in
+      do throws(CairnError) {
+        let bytes = try await backend.fetch(ref)
+        cache.put(address, bytes)
+        fetch.bytes = bytes
+      } catch {
+        fetch.error = VFSError(error)
+      }
+      self.finishFetch(address)
+      fetch.done.signal(count: 1_000)
     }
-    let bytes = try fetch(ref)
-    cache.put(address, bytes)
-    return bytes
+    return fetch
   }
 
-  private func fetch(_ ref: BlockRef) throws(VFSError) -> [UInt8] {
-    try Bridge.wait(timeoutSeconds: config.operationTimeoutSeconds, "reading block \(ref.address?.shortHex ?? "hole")") {
-      [backend] () throws(CairnError) in
-      try await backend.fetch(ref)
-    }
+  private func finishFetch(_ address: BlockAddress) {
+    lock.lock()
+    inflight.removeValue(forKey: address)
+    lock.unlock()
   }
 
   private func prefetch(_ refs: [BlockRef]) {
     for ref in refs {
-      guard let address = ref.address else { continue }
+      guard let address = ref.address, !cache.contains(address) else { continue }
       lock.lock()
-      let busy = inflight[address] != nil || prefetching >= Self.maxPrefetches
-      if !busy { prefetching += 1 }
+      let isFull = inflight.count >= Self.maxPrefetches
       lock.unlock()
-      if busy || cache.contains(address) {
-        if !busy {
-          lock.lock()
-          prefetching -= 1
-          lock.unlock()
-        }
-        continue
-      }
-      DispatchQueue.global().async {
-        _ = try? self.blockData(ref)
-        self.lock.lock()
-        self.prefetching -= 1
-        self.lock.unlock()
-      }
+      if isFull { return }
+      _ = startFetch(ref, address)
     }
   }
 

@@ -58,9 +58,8 @@ public final class VolumeFS: @unchecked Sendable {
   var lastCommitError: String?
   /// Key of a commit whose outcome is unknown, reused while no op was added since.
   var pendingCommit: (key: String, opCount: Int)?
-  var inflight: [BlockAddress: DispatchGroup] = [:]
-  var prefetching = 0
-  static let maxPrefetches = 8
+  var inflight: [BlockAddress: BlockFetch] = [:]
+  static let maxPrefetches = 12
 
   /// Opens the mount's state: the staging area under the cache directory (recovering a journal
   /// left by a crashed daemon) and the pinned version's root. Recovered changes are applied on top
@@ -316,6 +315,37 @@ public final class VolumeFS: @unchecked Sendable {
   /// File system totals for `statfs` (the volume has no fixed capacity; report a large one).
   public func statfs() -> (blockBytes: Int, totalBlocks: UInt64, freeBlocks: UInt64, files: UInt64, freeFiles: UInt64) {
     (4096, 1 << 34, 1 << 33, 1 << 30, 1 << 29)
+  }
+}
+
+/// One block fetch in flight; every reader of that block waits on `done`.
+final class BlockFetch: @unchecked Sendable {
+  /// Signalled (many times, once per possible waiter) when the fetch ends.
+  let done = MultiSignal()
+  var bytes: [UInt8]?
+  var error: VFSError?
+}
+
+/// A latch: once signalled, every present and future `wait` returns at once.
+final class MultiSignal: @unchecked Sendable {
+  private let condition = NSCondition()
+  private var isSet = false
+
+  func signal(count: Int) {
+    condition.lock()
+    isSet = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  func wait(timeout: DispatchTime) -> DispatchTimeoutResult {
+    let deadline = Date().addingTimeInterval(Double(Int64(timeout.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1e9)
+    condition.lock()
+    defer { condition.unlock() }
+    while !isSet {
+      if !condition.wait(until: deadline) { return isSet ? .success : .timedOut }
+    }
+    return .success
   }
 }
 
