@@ -78,18 +78,28 @@ let package = Package(
       dependencies: ["CairnTransport", "CairnPlacement", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
 
+    // Layer 3: the mount.
+    .target(
+      name: "CairnVFS",
+      dependencies: ["CairnClient", "CairnCore", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+    .target(
+      name: "CairnFUSE",
+      dependencies: ["CairnVFS", "CFuse3", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+
     // Layer 4: command line.
     .target(
       name: "CairnCLI",
       dependencies: [
-        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService",
+        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService", "CairnVFS", "CairnFUSE",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
     .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: strict),
 
     // Tests.
-    .target(name: "CairnTestSupport", dependencies: ["CairnCore"], path: "Tests/CairnTestSupport"),
+    .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient"], path: "Tests/CairnTestSupport"),
     .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
     .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
     .testTarget(name: "CairnWireTests", dependencies: ["CairnWire", "CairnTransport"]),
@@ -97,7 +107,10 @@ let package = Package(
     .testTarget(name: "CairnMetadataTests", dependencies: ["CairnMetadata", "CairnRocksDB"]),
     .testTarget(name: "CairnPlacementTests", dependencies: ["CairnPlacement"]),
     .testTarget(name: "CairnBlockStoreTests", dependencies: ["CairnBlockStore"]),
+    .testTarget(name: "CairnVFSTests", dependencies: ["CairnVFS", "CairnKV"]),
     .testTarget(
-      name: "CairnIntegrationTests", dependencies: ["CairnClient", "CairnTestSupport", "CairnCore"]),
+      name: "CairnIntegrationTests",
+      dependencies: ["CairnClient", "CairnTestSupport", "CairnCore", "CairnWire", "CairnTransport"]),
+    .testTarget(name: "CairnMountTests", dependencies: ["CairnTestSupport", "CairnCore"]),
   ]
 )

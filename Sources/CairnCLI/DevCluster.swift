@@ -28,6 +28,7 @@ struct DevCluster {
       }
     }
     let logPath = logDirectory + "/\(name).log"
+    Self.markInheritedDescriptorsCloseOnExec()
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -50,6 +51,17 @@ struct DevCluster {
       throw CairnError(.ioError, "cannot write pid file for \(name)")
     }
     return pid
+  }
+
+  /// A server must not inherit our other descriptors: a parent waiting for EOF on a pipe or a
+  /// socket we hold (Foundation's `Process` does) would otherwise wait for the server to exit.
+  static func markInheritedDescriptorsCloseOnExec() {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    for name in fds {
+      guard let fd = Int32(name), fd > 2 else { continue }
+      let flags = fcntl(fd, F_GETFD)
+      if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+    }
   }
 
   /// Processes recorded in `pids/`, with whether each is alive.

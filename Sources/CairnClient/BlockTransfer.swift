@@ -11,6 +11,8 @@ public final class BlockTransfer: Sendable {
   let meta: MetaClient
   let pool: ConnectionPool
   let servers: ServerDirectory
+  /// Uploads in flight or done by this client, so files sharing blocks upload them once.
+  let uploads = UploadRegistry()
 
   init(meta: MetaClient, pool: ConnectionPool, servers: ServerDirectory) {
     self.meta = meta
@@ -51,7 +53,13 @@ public final class BlockTransfer: Sendable {
         let bytes = unique[address] ?? []
         let placed = Rendezvous.place(address, replicas: replicas, among: targets)
         group.addTask {
-          await self.putReplicated(address, bytes, on: placed.map(\.serverId), quorum: quorum)
+          let (task, isOwner) = await self.uploads.task(for: address) {
+            await self.putReplicated(address, bytes, on: placed.map(\.serverId), quorum: quorum)
+          }
+          let result = await task.value
+          if case .failure = result { await self.uploads.forget(address) }
+          // Only the task that sent the bytes counts them.
+          return isOwner ? result : result.map { _ in (0, 0) }
         }
       }
       var out: [Result<(Int, Int), CairnError>] = []
@@ -156,4 +164,24 @@ public final class BlockTransfer: Sendable {
       "no good copy of block \(address.shortHex) on \(order.count) server(s)\(corrupt ? " (corrupt copies were refused)" : "")",
       details: problems)
   }
+}
+
+/// One upload task per block address for the life of a client.
+actor UploadRegistry {
+  private var tasks: [BlockAddress: Task<Result<(Int, Int), CairnError>, Never>] = [:]
+  /// Most addresses remembered; past this the registry starts over (uploads stay correct, they
+  /// may just repeat a `has` round trip).
+  static let maxRemembered = 100_000
+
+  func task(
+    for address: BlockAddress, start: @escaping @Sendable () async -> Result<(Int, Int), CairnError>
+  ) -> (Task<Result<(Int, Int), CairnError>, Never>, Bool) {
+    if let existing = tasks[address] { return (existing, false) }
+    if tasks.count >= Self.maxRemembered { tasks.removeAll() }
+    let task = Task { await start() }
+    tasks[address] = task
+    return (task, true)
+  }
+
+  func forget(_ address: BlockAddress) { tasks[address] = nil }
 }
