@@ -2,8 +2,10 @@ import CairnCore
 import Foundation
 
 /// Verified blocks kept for re-reading: an in-memory LRU bounded by `memoryBytes` and a directory
-/// bounded by `diskBytes`. Blocks read back from disk are hashed again before use, so a damaged
-/// cache file is dropped, never returned.
+/// bounded by `diskBytes`. Blocks enter only after verification against their address. On disk
+/// each block has a sidecar of CRC-32C values, one per 64 KiB chunk, so a read of a few KiB reads
+/// and checks only the chunks it needs; a chunk that fails its check drops the cached block (the
+/// read then fetches it again from the cluster), so a damaged cache file is never returned.
 final class BlockCache: @unchecked Sendable {
   private let lock = NSLock()
   private let memoryLimitBytes: Int
@@ -39,6 +41,51 @@ final class BlockCache: @unchecked Sendable {
     return memory[address] != nil
   }
 
+  /// Bytes per checksummed chunk of a cached block file.
+  static let chunkBytes = 64 << 10
+
+  /// Bytes `range` of a cached block (memory, or verified chunks read from disk), or nil.
+  func read(_ address: BlockAddress, _ range: Range<Int>) -> [UInt8]? {
+    lock.lock()
+    tick += 1
+    if let hit = memory[address] {
+      memory[address] = (hit.bytes, tick)
+      lock.unlock()
+      guard range.upperBound <= hit.bytes.count else { return nil }
+      return Array(hit.bytes[range])
+    }
+    let size = diskSizes[address]
+    lock.unlock()
+    guard let size, let directory, range.upperBound <= size, !range.isEmpty else { return nil }
+    let file = directory + "/" + address.hex
+    guard let sums = FileManager.default.contents(atPath: file + ".crc") else { return nil }
+    let first = range.lowerBound / Self.chunkBytes
+    let last = (range.upperBound - 1) / Self.chunkBytes
+    let start = first * Self.chunkBytes
+    let end = min(size, (last + 1) * Self.chunkBytes)
+    guard sums.count >= (last + 1) * 4 else { return nil }
+    let fd = open(file, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: end - start)
+    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+    guard n == end - start else { return nil }
+    let ok = buffer.withUnsafeBytes { raw -> Bool in
+      for k in first...last {
+        let from = k * Self.chunkBytes - start
+        let to = min(raw.count, from + Self.chunkBytes)
+        let expected = sums.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * 4, as: UInt32.self) }
+        if CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[from..<to])) != UInt32(littleEndian: expected) { return false }
+      }
+      return true
+    }
+    guard ok else {
+      removeFromDisk(address)
+      return nil
+    }
+    return Array(buffer[(range.lowerBound - start)..<(range.upperBound - start)])
+  }
+
   func get(_ address: BlockAddress) -> [UInt8]? {
     lock.lock()
     tick += 1
@@ -70,8 +117,21 @@ final class BlockCache: @unchecked Sendable {
     if known { return }
     let file = directory + "/" + address.hex
     let tmp = file + ".tmp\(UInt64.random(in: 0..<UInt64.max))"
-    guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)), rename(tmp, file) == 0 else {
+    var sums = Data(capacity: (bytes.count / Self.chunkBytes + 1) * 4)
+    bytes.withUnsafeBytes { raw in
+      var offset = 0
+      while offset < raw.count {
+        let to = min(raw.count, offset + Self.chunkBytes)
+        var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset..<to])).littleEndian
+        withUnsafeBytes(of: &crc) { sums.append(contentsOf: $0) }
+        offset = to
+      }
+    }
+    guard FileManager.default.createFile(atPath: tmp + ".crc", contents: sums), rename(tmp + ".crc", file + ".crc") == 0,
+      FileManager.default.createFile(atPath: tmp, contents: Data(bytes)), rename(tmp, file) == 0
+    else {
       unlink(tmp)
+      unlink(tmp + ".crc")
       return
     }
     lock.lock()
@@ -87,7 +147,10 @@ final class BlockCache: @unchecked Sendable {
       }
     }
     lock.unlock()
-    for a in evict { unlink(directory + "/" + a.hex) }
+    for a in evict {
+      unlink(directory + "/" + a.hex)
+      unlink(directory + "/" + a.hex + ".crc")
+    }
   }
 
   private func putInMemory(_ address: BlockAddress, _ bytes: [UInt8]) {
@@ -111,6 +174,9 @@ final class BlockCache: @unchecked Sendable {
       diskOrder.removeAll { $0 == address }
     }
     lock.unlock()
-    if let directory { unlink(directory + "/" + address.hex) }
+    if let directory {
+      unlink(directory + "/" + address.hex)
+      unlink(directory + "/" + address.hex + ".crc")
+    }
   }
 }

@@ -168,10 +168,18 @@ extension VolumeFS {
       if let staged, k >= base.blocks.count || local.contains(k) {
         try Self.preadInto(&out, staged.fd, from: into, count: n, at: position)
       } else if k < base.blocks.count {
-        let bytes = try blockData(base.blocks[k])
+        let ref = base.blocks[k]
         let from = Int(position - blockStart)
-        let available = max(0, min(n, bytes.count - from))
-        if available > 0 { out.replaceSubrange(into..<(into + available), with: bytes[from..<(from + available)]) }
+        let available = max(0, min(n, Int(ref.length) - from))
+        if available > 0, let address = ref.address {
+          if let cached = cache.read(address, from..<(from + available)) {
+            out.replaceSubrange(into..<(into + available), with: cached)
+          } else {
+            let bytes = try blockData(ref)
+            guard bytes.count >= from + available else { throw VFSError(.io, "block \(address.shortHex) is short") }
+            out.replaceSubrange(into..<(into + available), with: bytes[from..<(from + available)])
+          }
+        }
       }
       position = sliceEnd
     }

@@ -160,6 +160,26 @@ final class VolumeFSTests: XCTestCase {
     XCTAssertThrowsError(try read(fs, "c")) { XCTAssertEqual(($0 as? VFSError)?.code, .io) }
   }
 
+  func testDamagedDiskCacheIsDetectedAndRefetched() throws {
+    let backend = FakeBackend()
+    let data = Self.pattern(150_000, seed: 5)
+    try backend.seed("/c", data)
+    var config = MountConfiguration(volume: try VolumeName("fake"), cacheDirectory: directory)
+    config.memoryCacheBytes = 0
+    config.operationTimeoutSeconds = 5
+    let fs = try VolumeFS(configuration: config, backend: backend, logger: Logger(label: "test"))
+    XCTAssertEqual(try read(fs, "c"), data)
+    let cached = try FileManager.default.contentsOfDirectory(atPath: directory + "/blocks").filter { !$0.contains(".") }
+    XCTAssertFalse(cached.isEmpty, "blocks were cached on disk")
+    for name in cached {
+      let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: directory + "/blocks/" + name))
+      try handle.seek(toOffset: 100)
+      try handle.write(contentsOf: Data([0xAA, 0xBB]))
+      try handle.close()
+    }
+    XCTAssertEqual(try read(fs, "c"), data, "damaged cache chunks are refetched, never returned")
+  }
+
   func testReloadKeepsStagedChangesOnTopAndOpenHandlesKeepTheirVersion() throws {
     let backend = FakeBackend()
     try backend.seed("/shared", Array("v1".utf8))
