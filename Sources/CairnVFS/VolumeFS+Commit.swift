@@ -46,11 +46,18 @@ extension VolumeFS {
     var manifests: [UInt64: Manifest] = [:]
     var batch: [(BlockAddress, [UInt8])] = []
     var batchBytes = 0
-    for op in pendingOps {
-      guard case .file(_, let id) = op, manifests[id] == nil, let file = files[id] else { continue }
-      manifests[id] = try manifest(of: file, batch: &batch, batchBytes: &batchBytes)
+    var uploads: [UploadJob] = []
+    do throws(VFSError) {
+      for op in pendingOps {
+        guard case .file(_, let id) = op, manifests[id] == nil, let file = files[id] else { continue }
+        manifests[id] = try manifest(of: file, batch: &batch, batchBytes: &batchBytes, uploads: &uploads)
+      }
+      try upload(&batch, &batchBytes, &uploads)
+      for job in uploads { try finish(job) }
+    } catch {
+      for job in uploads { _ = job.done.wait(timeout: .now() + config.commitTimeoutSeconds) }
+      throw error
     }
-    try upload(&batch, &batchBytes)
     var changes: [Change] = []
     for op in pendingOps {
       switch op {
@@ -96,8 +103,9 @@ extension VolumeFS {
   }
 
   /// The manifest of a staged file's current content; local blocks are hashed and queued for upload.
-  private func manifest(of file: StagedFile, batch: inout [(BlockAddress, [UInt8])], batchBytes: inout Int)
-    throws(VFSError) -> Manifest
+  private func manifest(
+    of file: StagedFile, batch: inout [(BlockAddress, [UInt8])], batchBytes: inout Int, uploads: inout [UploadJob]
+  ) throws(VFSError) -> Manifest
   {
     if file.isDead { return Manifest() }
     lock.lock()
@@ -121,7 +129,7 @@ extension VolumeFS {
           refs.append(BlockRef(address: address, length: UInt32(length)))
           batch.append((address, bytes))
           batchBytes += length
-          if batchBytes >= Self.uploadBatchBytes { try upload(&batch, &batchBytes) }
+          if batchBytes >= Self.uploadBatchBytes { try upload(&batch, &batchBytes, &uploads) }
         }
       } else {
         refs.append(base.blocks[k])
@@ -132,20 +140,41 @@ extension VolumeFS {
     return Manifest(blocks: refs)
   }
 
-  /// Most bytes of staged blocks held in memory before they are uploaded.
-  static let uploadBatchBytes = 64 << 20
+  /// Most bytes of staged blocks in one upload batch.
+  static let uploadBatchBytes = 32 << 20
 
-  private func upload(_ batch: inout [(BlockAddress, [UInt8])], _ batchBytes: inout Int) throws(VFSError) {
+  /// Starts uploading a batch (hashing of the next batch goes on meanwhile); keeps at most
+  /// `maxUploadsInFlight` batches in flight, so memory stays bounded.
+  private func upload(_ batch: inout [(BlockAddress, [UInt8])], _ batchBytes: inout Int, _ inFlight: inout [UploadJob])
+    throws(VFSError)
+  {
     guard !batch.isEmpty else { return }
+    let job = UploadJob()
     let blocks = batch
     let r = replicas
-    try Bridge.wait(timeoutSeconds: config.commitTimeoutSeconds, "uploading \(blocks.count) block(s)") {
-      [backend] () throws(CairnError) in
-      try await backend.upload(blocks, replicas: r)
+    Task { [backend, cache] in
+      do throws(CairnError) {
+        try await backend.upload(blocks, replicas: r)
+        for (address, bytes) in blocks { cache.put(address, bytes, toDisk: false) }
+      } catch {
+        job.error = VFSError(error)
+      }
+      job.done.signal(count: 1)
     }
-    for (address, bytes) in blocks { cache.put(address, bytes, toDisk: false) }
+    inFlight.append(job)
     batch.removeAll()
     batchBytes = 0
+    while inFlight.count > Self.maxUploadsInFlight { try finish(inFlight.removeFirst()) }
+  }
+
+  /// Most upload batches in flight during a commit (each at most `uploadBatchBytes`).
+  static let maxUploadsInFlight = 2
+
+  private func finish(_ job: UploadJob) throws(VFSError) {
+    guard job.done.wait(timeout: .now() + config.commitTimeoutSeconds) == .success else {
+      throw VFSError(.timedOut, "uploading blocks did not finish within \(Int(config.commitTimeoutSeconds)) s")
+    }
+    if let error = job.error { throw error }
   }
 
   // MARK: Reload
@@ -352,4 +381,10 @@ extension VolumeFS {
       }
     }
   }
+}
+
+/// One batch of blocks being uploaded during a commit.
+final class UploadJob: @unchecked Sendable {
+  let done = MultiSignal()
+  var error: VFSError?
 }
