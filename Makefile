@@ -1,7 +1,7 @@
 # Cairn — see README.md. `make run` starts a local cluster; `make test` runs every test.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := librocksdb-dev libfuse3-dev libzstd-dev libssl-dev fuse3 pkg-config iptables iproute2 xfsprogs
+APT_PACKAGES := librocksdb-dev libfuse3-dev libzstd-dev libssl-dev fuse3 pkg-config iptables iproute2 xfsprogs bc
 DEBUG_BIN := .build/debug/cairn
 RELEASE_BIN := .build/release/cairn
 

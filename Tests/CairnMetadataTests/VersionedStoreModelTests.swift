@@ -19,14 +19,14 @@ final class VersionedStoreModelTests: XCTestCase {
       ProcessInfo.processInfo.environment["CAIRN_TEST_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(1...12)
     for seed in seeds {
       do {
-        try run(seed: seed, store: MemoryStore())
+        try Self.run(seed: seed, store: MemoryStore())
       } catch {
         XCTFail("seed \(seed) failed (replay with CAIRN_TEST_SEED=\(seed)): \(error)")
       }
     }
   }
 
-  func run(seed: UInt64, store: any KVStore) throws {
+  static func run(seed: UInt64, store: any KVStore) throws {
     var rng = SeededRandom(seed: seed)
     let f = try MetadataFixture(store: store)
     let retained: UInt32 = 6
@@ -71,12 +71,12 @@ final class VersionedStoreModelTests: XCTestCase {
       let info = try f.reader.volume(try VolumeName("m"))
       for v in info.oldestVersion...info.headVersion {
         guard let tree = versions[v] else { continue }
-        try check(f, tree, version: v, seed: seed)
+        try Self.check(f, tree, version: v, seed: seed)
       }
     }
   }
 
-  func check(_ f: MetadataFixture, _ tree: Tree, version: UInt64, seed: UInt64) throws {
+  static func check(_ f: MetadataFixture, _ tree: Tree, version: UInt64, seed: UInt64) throws {
     let name = try VolumeName("m")
     var fileCount = 0
     for (path, node) in tree {

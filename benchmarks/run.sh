@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every benchmark (release build). Results: printed, and kept in benchmarks/results/.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p results
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+./volume_bench.sh "${RUNS:-3}" "${BIG_MIB:-1024}" "${SMALL_FILES:-10000}" | tee "results/volume-$stamp.txt"
+if [ -x ./fuse_bench.sh ]; then ./fuse_bench.sh | tee "results/fuse-$stamp.txt"; fi
