@@ -3,7 +3,8 @@ import Foundation
 
 /// Verified blocks kept for re-reading: an in-memory LRU bounded by `memoryBytes` and a directory
 /// bounded by `diskBytes`. Blocks enter only after verification against their address. On disk
-/// each block has a sidecar of CRC-32C values, one per 64 KiB chunk, so a read of a few KiB reads
+/// each block has a sidecar of chunk digests (the first 8 bytes of the SHA-256 of each 64 KiB
+/// chunk; SHA-256 runs on the CPU's SHA extensions), so a read of a few KiB reads
 /// and checks only the chunks it needs; a chunk that fails its check drops the cached block (the
 /// read then fetches it again from the cluster), so a damaged cache file is never returned.
 final class BlockCache: @unchecked Sendable {
@@ -35,14 +36,23 @@ final class BlockCache: @unchecked Sendable {
     }
   }
 
+  /// True when the block is cached in memory or on disk (read-ahead skips it).
   func contains(_ address: BlockAddress) -> Bool {
     lock.lock()
     defer { lock.unlock() }
-    return memory[address] != nil
+    return memory[address] != nil || diskSizes[address] != nil
   }
 
   /// Bytes per checksummed chunk of a cached block file.
   static let chunkBytes = 64 << 10
+  static let digestBytes = 8
+
+  /// The first 8 bytes of the chunk's SHA-256.
+  static func digest(_ chunk: UnsafeRawBufferPointer) -> UInt64 {
+    var hasher = SHA256Hasher()
+    hasher.update(chunk)
+    return hasher.finish().bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+  }
 
   /// Bytes `range` of a cached block (memory, or verified chunks read from disk), or nil.
   func read(_ address: BlockAddress, _ range: Range<Int>) -> [UInt8]? {
@@ -63,7 +73,7 @@ final class BlockCache: @unchecked Sendable {
     let last = (range.upperBound - 1) / Self.chunkBytes
     let start = first * Self.chunkBytes
     let end = min(size, (last + 1) * Self.chunkBytes)
-    guard sums.count >= (last + 1) * 4 else { return nil }
+    guard sums.count >= (last + 1) * Self.digestBytes else { return nil }
     let fd = open(file, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -74,8 +84,8 @@ final class BlockCache: @unchecked Sendable {
       for k in first...last {
         let from = k * Self.chunkBytes - start
         let to = min(raw.count, from + Self.chunkBytes)
-        let expected = sums.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * 4, as: UInt32.self) }
-        if CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[from..<to])) != UInt32(littleEndian: expected) { return false }
+        let expected = sums.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: k * Self.digestBytes, as: UInt64.self) }
+        if Self.digest(UnsafeRawBufferPointer(rebasing: raw[from..<to])) != expected { return false }
       }
       return true
     }
@@ -117,13 +127,13 @@ final class BlockCache: @unchecked Sendable {
     if known { return }
     let file = directory + "/" + address.hex
     let tmp = file + ".tmp\(UInt64.random(in: 0..<UInt64.max))"
-    var sums = Data(capacity: (bytes.count / Self.chunkBytes + 1) * 4)
+    var sums = Data(capacity: (bytes.count / Self.chunkBytes + 1) * Self.digestBytes)
     bytes.withUnsafeBytes { raw in
       var offset = 0
       while offset < raw.count {
         let to = min(raw.count, offset + Self.chunkBytes)
-        var crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset..<to])).littleEndian
-        withUnsafeBytes(of: &crc) { sums.append(contentsOf: $0) }
+        var d = Self.digest(UnsafeRawBufferPointer(rebasing: raw[offset..<to]))
+        withUnsafeBytes(of: &d) { sums.append(contentsOf: $0) }
         offset = to
       }
     }
