@@ -29,6 +29,7 @@ let package = Package(
     .target(name: "CairnCore", dependencies: ["CCrypto"], swiftSettings: strict),
     .target(name: "CairnRaft", swiftSettings: strict),
     .target(name: "CairnSimulation", dependencies: ["CairnRaft"], swiftSettings: strict),
+    .target(name: "CairnRaftStorage", dependencies: ["CairnRaft", "CairnKV", "CairnCore"], swiftSettings: strict),
     .target(
       name: "CairnWire",
       dependencies: ["CairnCore", .product(name: "NIOCore", package: "swift-nio")],
@@ -102,6 +103,8 @@ let package = Package(
     .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient"], path: "Tests/CairnTestSupport"),
     .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
     .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
+    .testTarget(
+      name: "CairnRaftStorageTests", dependencies: ["CairnRaftStorage", "CairnRocksDB", "CairnKV", "CairnRaft"]),
     .testTarget(name: "CairnWireTests", dependencies: ["CairnWire", "CairnTransport"]),
     .testTarget(name: "CairnKVTests", dependencies: ["CairnKV", "CairnRocksDB"]),
     .testTarget(name: "CairnMetadataTests", dependencies: ["CairnMetadata", "CairnRocksDB"]),
