@@ -111,7 +111,9 @@ public final class RaftLogStore {
     if let last = entries.last {
       // Entries at the new indexes are overwritten by the puts; delete the rest of the suffix.
       try deleteEntries(from: last.index + 1, through: nil, into: &batch)
-      for entry in entries { batch.put(Self.entryKey(entry.index), try encode(entry, what: "log entry \(entry.index)")) }
+      for entry in entries {
+        batch.put(Self.entryKey(entry.index), try encode(entry, what: "log entry \(entry.index)"))
+      }
     }
     if let hardState { batch.put(Self.hardStateKey, try encode(hardState, what: "hard state")) }
     try store.write(batch, sync: true)
@@ -158,8 +160,12 @@ public final class RaftLogStore {
     while cursor.isValid {
       let key = cursor.key
       guard let index = Self.index(ofEntryKey: key) else {
-        if key.starts(with: Self.entryPrefix) { batch.delete(key) }  // malformed key in our range
-        else { break }
+        if key.starts(with: Self.entryPrefix) {
+          batch.delete(key)
+        }  // malformed key in our range
+        else {
+          break
+        }
         cursor.next()
         continue
       }

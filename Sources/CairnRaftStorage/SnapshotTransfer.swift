@@ -105,7 +105,8 @@ public final class SnapshotReceiver {
     }
     guard chunk.data.count <= limits.maxChunkBytes else {
       throw CairnError(
-        .tooLarge, "snapshot chunk of \(chunk.data.count) bytes, over the limit of \(limits.maxChunkBytes) (maxChunkBytes)")
+        .tooLarge,
+        "snapshot chunk of \(chunk.data.count) bytes, over the limit of \(limits.maxChunkBytes) (maxChunkBytes)")
     }
     let expected = received[chunk.fileName] ?? 0
     guard chunk.offset == expected else {

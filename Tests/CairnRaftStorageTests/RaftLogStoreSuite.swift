@@ -70,7 +70,8 @@ enum RaftLogStoreSuite {
   static func snapshotTruncatesTheLogItCovers(_ factory: StoreFactory) throws {
     do {
       let log = try bootstrapped(factory)
-      try log.persist(hardState: HardState(term: 2, commitIndex: 8), snapshot: nil, entries: Fixtures.entries(1...10, term: 2))
+      try log.persist(
+        hardState: HardState(term: 2, commitIndex: 8), snapshot: nil, entries: Fixtures.entries(1...10, term: 2))
       // The application's own snapshot: entries after it stay.
       try log.persist(hardState: nil, snapshot: Fixtures.snapshot(index: 6, term: 2), entries: [])
     }
@@ -104,7 +105,8 @@ enum RaftLogStoreSuite {
     // Entries at or below the snapshot, as an interrupted compaction would leave them.
     var leftovers = WriteBatch()
     for index: UInt8 in 1...4 {
-      leftovers.put([0x52, 0x45, 0, 0, 0, 0, 0, 0, 0, index], try BinaryEncoder().encode(Fixtures.entry(LogIndex(index), 1)))
+      leftovers.put(
+        [0x52, 0x45, 0, 0, 0, 0, 0, 0, 0, index], try BinaryEncoder().encode(Fixtures.entry(LogIndex(index), 1)))
     }
     try store.write(leftovers, sync: true)
     XCTAssertEqual(try log.load()?.entries.map(\.index), [5, 6], "entries below the snapshot are ignored")
@@ -141,7 +143,8 @@ enum RaftLogStoreSuite {
     let recording = RecordingStore(try factory.open())
     let log = try RaftLogStore(store: recording)
     try log.overwrite(with: .bootstrap(voters: Fixtures.voters))
-    try log.persist(hardState: HardState(term: 1, votedFor: 1), snapshot: nil, entries: Fixtures.entries(1...4, term: 1))
+    try log.persist(
+      hardState: HardState(term: 1, votedFor: 1), snapshot: nil, entries: Fixtures.entries(1...4, term: 1))
     let before = try log.load()
     var effects = RaftEffects()
     effects.hardState = HardState(term: 2, votedFor: 2, commitIndex: 2)
@@ -183,10 +186,14 @@ enum RaftLogStoreSuite {
     try expectCorrupt("garbage snapshot") { $0.put([0x52, 0x53], []) }
     try expectCorrupt("garbage entry") { $0.put(entryKey(2), [0x42]) }
     try expectCorrupt("gap in the log") { $0.delete(entryKey(2)) }
-    try expectCorrupt("entry under the wrong key") { $0.put(entryKey(3), try BinaryEncoder().encode(Fixtures.entry(9, 2))) }
+    try expectCorrupt("entry under the wrong key") {
+      $0.put(entryKey(3), try BinaryEncoder().encode(Fixtures.entry(9, 2)))
+    }
     try expectCorrupt("term going back") { $0.put(entryKey(4), try BinaryEncoder().encode(Fixtures.entry(4, 1))) }
     try expectCorrupt("term from the future") { $0.put(entryKey(4), try BinaryEncoder().encode(Fixtures.entry(4, 9))) }
-    try expectCorrupt("commit past the log") { $0.delete(entryKey(4)); $0.delete(entryKey(3)) }
+    try expectCorrupt("commit past the log") {
+      $0.delete(entryKey(4)); $0.delete(entryKey(3))
+    }
     try expectCorrupt("missing hard state") { $0.delete([0x52, 0x48]) }
     try expectCorrupt("missing version") { $0.delete([0x52, 0x56]) }
     try expectCorrupt("short version") { $0.put([0x52, 0x56], [1]) }
@@ -214,7 +221,8 @@ enum RaftLogStoreSuite {
     }
     let tight = try RaftLogStore(store: store, limits: .init(maxRecordBytes: 64))
     XCTAssertThrowsError(
-      try tight.persist(hardState: nil, snapshot: nil, entries: [Fixtures.entry(11, 1, String(repeating: "x", count: 100))])
+      try tight.persist(
+        hardState: nil, snapshot: nil, entries: [Fixtures.entry(11, 1, String(repeating: "x", count: 100))])
     ) { error in XCTAssertEqual((error as? CairnError)?.code, .tooLarge) }
     XCTAssertEqual(try bounded.entries(from: 11, through: 11), [], "a refused record writes nothing")
   }

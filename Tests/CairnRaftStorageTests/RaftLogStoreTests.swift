@@ -12,7 +12,9 @@ final class MemoryRaftLogStoreTests: XCTestCase {
   func testRoundTripsHardStateAndEntries() throws { try RaftLogStoreSuite.roundTripsHardStateAndEntries(factory()) }
   func testReplacesConflictingSuffix() throws { try RaftLogStoreSuite.replacesConflictingSuffix(factory()) }
   func testSnapshotTruncatesTheLogItCovers() throws { try RaftLogStoreSuite.snapshotTruncatesTheLogItCovers(factory()) }
-  func testCompactsOnlyWhatTheSnapshotCovers() throws { try RaftLogStoreSuite.compactsOnlyWhatTheSnapshotCovers(factory()) }
+  func testCompactsOnlyWhatTheSnapshotCovers() throws {
+    try RaftLogStoreSuite.compactsOnlyWhatTheSnapshotCovers(factory())
+  }
   func testLeavesStateMachineKeysAlone() throws { try RaftLogStoreSuite.leavesStateMachineKeysAlone(factory()) }
   func testPersistsWholeBatchesOnly() throws { try RaftLogStoreSuite.persistsWholeBatchesOnly(factory()) }
   func testRefusesCorruptRecords() throws { try RaftLogStoreSuite.refusesCorruptRecords(factory()) }
@@ -37,7 +39,9 @@ final class RocksDBRaftLogStoreTests: XCTestCase {
   func testRoundTripsHardStateAndEntries() throws { try RaftLogStoreSuite.roundTripsHardStateAndEntries(factory()) }
   func testReplacesConflictingSuffix() throws { try RaftLogStoreSuite.replacesConflictingSuffix(factory()) }
   func testSnapshotTruncatesTheLogItCovers() throws { try RaftLogStoreSuite.snapshotTruncatesTheLogItCovers(factory()) }
-  func testCompactsOnlyWhatTheSnapshotCovers() throws { try RaftLogStoreSuite.compactsOnlyWhatTheSnapshotCovers(factory()) }
+  func testCompactsOnlyWhatTheSnapshotCovers() throws {
+    try RaftLogStoreSuite.compactsOnlyWhatTheSnapshotCovers(factory())
+  }
   func testLeavesStateMachineKeysAlone() throws { try RaftLogStoreSuite.leavesStateMachineKeysAlone(factory()) }
   func testPersistsWholeBatchesOnly() throws { try RaftLogStoreSuite.persistsWholeBatchesOnly(factory()) }
   func testRefusesCorruptRecords() throws { try RaftLogStoreSuite.refusesCorruptRecords(factory()) }
@@ -62,7 +66,8 @@ final class RocksDBRaftLogStoreTests: XCTestCase {
         for round in 0..<40 {
           if round % 7 == 6 { term += 1; next = max(1, next - 3) }  // a new leader overwrites a suffix
           let batch = (next...(next + 2)).map { Fixtures.entry($0, term) }
-          try log.persist(hardState: HardState(term: term, votedFor: 1, commitIndex: next - 1), snapshot: nil, entries: batch)
+          try log.persist(
+            hardState: HardState(term: term, votedFor: 1, commitIndex: next - 1), snapshot: nil, entries: batch)
           next += 3
           if round == 30 {
             try log.persist(hardState: nil, snapshot: Fixtures.snapshot(index: next - 10, term: term), entries: [])
@@ -85,7 +90,9 @@ final class RocksDBRaftLogStoreTests: XCTestCase {
       let log = try RaftLogStore(store: store)
       try log.overwrite(with: .bootstrap(voters: Fixtures.voters))
       for index: LogIndex in 1...50 {
-        try log.persist(hardState: HardState(term: 1, votedFor: 2, commitIndex: index - 1), snapshot: nil, entries: [Fixtures.entry(index, 1)])
+        try log.persist(
+          hardState: HardState(term: 1, votedFor: 2, commitIndex: index - 1), snapshot: nil,
+          entries: [Fixtures.entry(index, 1)])
         var stateMachine = WriteBatch()
         stateMachine.put([0x4D] + Array("k\(index)".utf8), [UInt8(truncatingIfNeeded: index)])
         try store.write(stateMachine, sync: false)

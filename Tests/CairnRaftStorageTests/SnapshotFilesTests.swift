@@ -67,7 +67,8 @@ final class SnapshotFilesTests: XCTestCase {
       let follower = try open(live)
       try Fixtures.putStateMachineKeys(follower)
       try RaftLogStore(store: follower).overwrite(
-        with: PersistentState(hardState: HardState(term: 11, votedFor: 3), snapshot: Fixtures.snapshot(index: 0, term: 0), entries: []))
+        with: PersistentState(
+          hardState: HardState(term: 11, votedFor: 3), snapshot: Fixtures.snapshot(index: 0, term: 0), entries: []))
     }
     let staging = SnapshotFiles.stagingDirectory(for: live)
     let receiver = try SnapshotReceiver(
@@ -132,7 +133,8 @@ final class SnapshotFilesTests: XCTestCase {
   func testHostileChunksAndManifestsAreRefused() throws {
     let file = SnapshotManifest.File(name: "000001.sst", size: 10, sha256: Array(repeating: 0, count: 32))
     let manifest = SnapshotManifest(files: [file])
-    let receiver = try SnapshotReceiver(manifest: manifest, stagingDirectory: root + "/staging", limits: .init(maxChunkBytes: 4))
+    let receiver = try SnapshotReceiver(
+      manifest: manifest, stagingDirectory: root + "/staging", limits: .init(maxChunkBytes: 4))
     func refuses(_ chunk: SnapshotChunk, _ code: CairnError.Code, _ what: String) {
       XCTAssertThrowsError(try receiver.receive(chunk), what) { XCTAssertEqual(($0 as? CairnError)?.code, code, what) }
     }
@@ -146,7 +148,9 @@ final class SnapshotFilesTests: XCTestCase {
     XCTAssertThrowsError(try receiver.finish()) { XCTAssertEqual(($0 as? CairnError)?.code, .protocolError) }
 
     for name in ["", ".", "..", "a/b", "../x", "x\u{0}"] {
-      let bad = SnapshotManifest(files: [SnapshotManifest.File(name: name, size: 1, sha256: Array(repeating: 0, count: 32))])
+      let bad = SnapshotManifest(files: [
+        SnapshotManifest.File(name: name, size: 1, sha256: Array(repeating: 0, count: 32))
+      ])
       XCTAssertThrowsError(try bad.validate(), "name \(String(reflecting: name))")
       XCTAssertThrowsError(try SnapshotReceiver(manifest: bad, stagingDirectory: root + "/bad"))
     }
