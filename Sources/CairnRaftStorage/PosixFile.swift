@@ -25,9 +25,9 @@ final class PosixFile {
     return PosixFile(path: path, fd: fd)
   }
 
-  /// Creates `path`, which must not exist yet.
+  /// Creates `path`, or truncates it if it exists.
   static func create(_ path: String) throws(CairnError) -> PosixFile {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw posixError("cannot create \(path)") }
     return PosixFile(path: path, fd: fd)
   }
