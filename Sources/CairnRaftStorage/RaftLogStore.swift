@@ -157,20 +157,10 @@ public final class RaftLogStore {
     if let through, through < from { return }
     let cursor = try store.makeCursor()
     cursor.seek(Self.entryKey(from))
-    while cursor.isValid {
-      let key = cursor.key
-      guard let index = Self.index(ofEntryKey: key) else {
-        if key.starts(with: Self.entryPrefix) {
-          batch.delete(key)
-        }  // malformed key in our range
-        else {
-          break
-        }
-        cursor.next()
-        continue
-      }
-      if let through, index > through { break }
-      batch.delete(key)
+    while cursor.isValid, cursor.key.starts(with: Self.entryPrefix) {
+      // A malformed key in the entry range (not 8 index bytes) goes too; `load` would refuse it.
+      if let through, let index = Self.index(ofEntryKey: cursor.key), index > through { break }
+      batch.delete(cursor.key)
       cursor.next()
     }
   }
