@@ -134,7 +134,9 @@ func withThrowingTaskGroupLimited<Item: Sendable, Output: Sendable>(
     func addNext() -> Bool {
       guard let item = iterator.next() else { return false }
       group.addTask {
-        do throws(CairnError) { return .success(try await body(item)) } catch { return .failure(error) }
+        // Plain do/catch: typed-throws catch inside task-group closures was miscompiled in release
+        // builds (results went missing); see FileTransfer.download.
+        do { return .success(try await body(item)) } catch { return .failure(CairnError.wrapping(error)) }
       }
       return true
     }

@@ -86,7 +86,7 @@ public final class BlockTransfer: Sendable {
     let outcomes = await withTaskGroup(of: (UInt64, Result<Bool, CairnError>).self) { group in
       for id in serverIds {
         group.addTask {
-          do throws(CairnError) {
+          do {
             let connection = try await self.servers.connection(to: id, pool: self.pool)
             let hasReply = try await connection.call(.chunk, payload: WireCodec.encode(ChunkRequest.has([address])))
             if case .has(let flags) = try WireCodec.decode(ChunkResponse.self, from: hasReply.payload), flags == [true] {
@@ -100,7 +100,7 @@ public final class BlockTransfer: Sendable {
             }
             return (id, .success(true))
           } catch {
-            return (id, .failure(error))
+            return (id, .failure(CairnError.wrapping(error)))
           }
         }
       }

@@ -73,15 +73,17 @@ extension CairnClient {
         for (i, ref) in window.enumerated() {
           let refLocations = ref.address.flatMap { known[$0] }
           group.addTask {
-            do throws(CairnError) {
-              return (i, .success(try await self.blocks.fetch(ref, locations: refLocations)))
+            let result: Result<[UInt8], CairnError>
+            do {
+              result = .success(try await self.blocks.fetch(ref, locations: refLocations))
             } catch {
-              return (i, .failure(error))
+              result = .failure(error as? CairnError ?? CairnError(.internalError, "\(error)"))
             }
+            return (i, result)
           }
         }
         var out = [Result<[UInt8], CairnError>?](repeating: nil, count: window.count)
-        for await (i, r) in group { out[i] = r }
+        for await item in group { out[item.0] = item.1 }
         return out
       }
       for (i, result) in fetched.enumerated() {

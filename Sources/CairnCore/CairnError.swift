@@ -39,6 +39,11 @@ public struct CairnError: Error, Hashable, Sendable, Codable, CustomStringConver
     details.isEmpty ? message : "\(message): \(details.prefix(20).joined(separator: ", "))\(details.count > 20 ? ", … (\(details.count) in all)" : "")"
   }
 
+  /// `error` itself if it is a `CairnError`, else an internal error describing it.
+  public static func wrapping(_ error: any Error) -> CairnError {
+    error as? CairnError ?? CairnError(.internalError, "\(error)")
+  }
+
   public static func invalid(_ message: String) -> CairnError { CairnError(.invalidArgument, message) }
   public static func notFound(_ message: String) -> CairnError { CairnError(.notFound, message) }
 }

@@ -28,7 +28,7 @@ extension MetaService {
     await withTaskGroup(of: (UInt64, [Bool]?).self) { group in
       for server in servers {
         group.addTask { [pool] in
-          do throws(CairnError) {
+          do {
             let address = try ServerAddress(parsing: server.address)
             let connection = try await pool.connection(to: address)
             var all: [Bool] = []
