@@ -9,6 +9,9 @@ public final class FUSEMount: @unchecked Sendable {
   let fs: VolumeFS
   let logger: Logger
   private var session: OpaquePointer?
+  /// Set once `stop` has unmounted the path itself: libfuse must then not unmount it again (a new
+  /// mount may already sit on the same path after a lazy unmount).
+  private var isUnmountedByStop = false
   private let context: FUSEContext
   private let lock = NSLock()
 
@@ -45,8 +48,9 @@ public final class FUSEMount: @unchecked Sendable {
     let status = cairn_fuse_session_loop_mt(se, 0, maxIdleThreads)
     lock.lock()
     session = nil
+    let skipUnmount = isUnmountedByStop
     lock.unlock()
-    fuse_session_unmount(se)
+    if !skipUnmount { fuse_session_unmount(se) }
     fuse_session_destroy(se)
     withExtendedLifetime(context) {}
     logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
@@ -59,6 +63,9 @@ public final class FUSEMount: @unchecked Sendable {
     let se = session
     lock.unlock()
     if let se { fuse_session_exit(se) }
-    if umount2(mountpoint, 0) != 0 { _ = umount2(mountpoint, Int32(MNT_DETACH)) }
+    let unmounted = umount2(mountpoint, 0) == 0 || umount2(mountpoint, Int32(MNT_DETACH)) == 0
+    lock.lock()
+    if unmounted { isUnmountedByStop = true }
+    lock.unlock()
   }
 }

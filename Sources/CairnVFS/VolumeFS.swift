@@ -357,9 +357,17 @@ struct EntryKey: Hashable {
 }
 
 /// A reader-writer lock over pthread_rwlock (FUSE threads are not Swift concurrency threads).
+/// Writer-preferring, so a stream of writes cannot starve a commit; no caller takes the read side
+/// twice on one thread (that could deadlock behind a waiting writer).
 final class ReadWriteLock: @unchecked Sendable {
   private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
-  init() { pthread_rwlock_init(lock, nil) }
+  init() {
+    var attributes = pthread_rwlockattr_t()
+    pthread_rwlockattr_init(&attributes)
+    pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+    pthread_rwlock_init(lock, &attributes)
+    pthread_rwlockattr_destroy(&attributes)
+  }
   deinit {
     pthread_rwlock_destroy(lock)
     lock.deallocate()
