@@ -111,4 +111,21 @@ final class VersionTests: MountTestCase {
     XCTAssertEqual(b.wait(), 0)
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/t", "-"]), "on-sigterm\n")
   }
+
+  func testUnmountOfABusyMountDoesNotUnmountTheNextMountOnThatPath() throws {
+    let a = try mount(name: "same")
+    try sh("echo a > f", in: a.mountpoint)
+    let busy = open(a.path("f"), O_RDONLY)
+    XCTAssertGreaterThanOrEqual(busy, 0)
+    defer { close(busy) }
+    let r = cluster.cairn(["unmount", a.mountpoint])
+    XCTAssertEqual(r.status, 0, "a busy mount is detached lazily: \(r.err)")
+    let b = try mount(name: "same")
+    var byte: UInt8 = 0
+    _ = Glibc.read(busy, &byte, 1)  // a request on the old, detached connection (may fail: ENOTCONN)
+    XCTAssertEqual(a.wait(), 0)
+    usleep(300_000)
+    XCTAssertTrue(Self.isMounted(b.mountpoint), "the new mount on the same path stays mounted")
+    XCTAssertEqual(read(b.path("f")), "a\n")
+  }
 }
