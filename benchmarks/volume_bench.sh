@@ -15,10 +15,21 @@ trap '"$CAIRN" dev down --dir "$WORK/cluster" >/dev/null 2>&1 || true; rm -rf "$
 "$CAIRN" dev up --dir "$WORK/cluster" --base-port "$PORT" >/dev/null
 export CAIRN_META=127.0.0.1:$PORT
 
-mkdir -p "$WORK/src/small"
-head -c $((BIG_MIB << 20)) /dev/urandom > "$WORK/src/big.bin"
-for i in $(seq 1 "$SMALL"); do head -c 4096 /dev/urandom > "$WORK/src/small/f$i"; done
-sync
+# Fresh random content for every run: otherwise later runs measure deduplication.
+make_data() {
+  rm -rf "$WORK/src"; mkdir -p "$WORK/src/small"
+  python3 - "$WORK/src" "$BIG_MIB" "$SMALL" <<'PY'
+import os, sys
+root, big, small = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(os.path.join(root, "big.bin"), "wb") as f:
+    for _ in range(big):
+        f.write(os.urandom(1 << 20))
+for i in range(small):
+    with open(os.path.join(root, "small", "f%d" % i), "wb") as f:
+        f.write(os.urandom(4096))
+PY
+  sync
+}
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -26,6 +37,7 @@ time_it() { local s e; s=$(now); "$@" >/dev/null 2>&1; e=$(now); echo "$e - $s" 
 
 declare -A T
 for run in $(seq 1 "$RUNS"); do
+  make_data
   rm -rf "$WORK/dst"; mkdir -p "$WORK/dst"
   T[cp_big]+="$(time_it cp "$WORK/src/big.bin" "$WORK/dst/big.bin")"$'\n'
   T[cp_small]+="$(time_it cp -r "$WORK/src/small" "$WORK/dst/small")"$'\n'

@@ -63,8 +63,17 @@ struct DevUp: AsyncParsableCommand {
         }
         do throws(CairnError) {
           let status = try await client.clusterStatus()
+          // Make sure the server answering is ours, not another process on the same port.
+          let ourId = (try? String(contentsOfFile: cluster.directory + "/meta/server-id", encoding: .utf8))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+          if let ourId, status.metaServerId != ourId {
+            _ = cluster.stopAll(grace: 2)
+            throw CairnError(
+              .unavailable,
+              "another Cairn metadata server already answers on \(metaAddress); pick another --base-port. Log:\n\(cluster.logTail("meta"))")
+          }
           let up = status.chunkServers.filter(\.isUp).count
-          if up >= chunkServers { break }
+          if ourId != nil && up >= chunkServers { break }
           lastProblem = "\(up) of \(chunkServers) chunk servers up"
         } catch {
           lastProblem = error.message

@@ -44,24 +44,27 @@ func reporting(_ body: () async throws(CairnError) -> Void) async throws {
 enum Terminal {
   static var isInteractive: Bool { isatty(STDERR_FILENO) == 1 }
 
-  static func error(_ message: String) {
-    FileHandle.standardError.write(Data("cairn: error: \(message)\n".utf8))
-  }
+  static func error(_ message: String) { write(STDERR_FILENO, "cairn: error: \(message)\n") }
 
-  static func note(_ message: String) {
-    FileHandle.standardError.write(Data("\(message)\n".utf8))
-  }
+  static func note(_ message: String) { write(STDERR_FILENO, "\(message)\n") }
 
-  static func out(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-  }
+  static func out(_ line: String) { write(STDOUT_FILENO, line + "\n") }
 
   static func json<T: Encodable>(_ value: T) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    if let data = try? encoder.encode(value) {
-      FileHandle.standardOutput.write(data)
-      FileHandle.standardOutput.write(Data("\n".utf8))
+    if let data = try? encoder.encode(value) { write(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n") }
+  }
+
+  /// Writes everything, or exits quietly when the reader went away (`cairn … | head`).
+  static func write(_ fd: Int32, _ text: String) {
+    var bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { exit(errno == EPIPE ? 0 : 1) }
+      done += n
     }
   }
 
@@ -148,8 +151,8 @@ final class Progress: @unchecked Sendable {
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
     let elapsed = max(0.001, Date().timeIntervalSince(started))
     let rate = Format.bytes(UInt64(Double(done) / elapsed))
-    FileHandle.standardError.write(
-      Data("\r\(label) [\(bar)] \(Int(fraction * 100))% \(Format.bytes(done))/\(Format.bytes(total)) \(rate)/s ".utf8))
+    Terminal.write(
+      STDERR_FILENO, "\r\(label) [\(bar)] \(Int(fraction * 100))% \(Format.bytes(done))/\(Format.bytes(total)) \(rate)/s ")
   }
 
   func finish() {
@@ -157,6 +160,6 @@ final class Progress: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     draw()
-    FileHandle.standardError.write(Data("\n".utf8))
+    Terminal.write(STDERR_FILENO, "\n")
   }
 }

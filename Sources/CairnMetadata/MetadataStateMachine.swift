@@ -23,26 +23,32 @@ public final class MetadataStateMachine: @unchecked Sendable {
   /// Applies `command` as log entry `index` (which must be `appliedIndex + 1`), durably.
   public func apply(_ command: MetadataCommand, at index: UInt64) throws(CairnError) -> Result<MetadataResult, CairnError> {
     try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
-      precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to apply \(index)")
-      var context = CommandContext(store: store)
-      let outcome: Result<MetadataResult, CairnError>
-      do throws(CairnError) {
-        outcome = .success(try execute(command, in: &context))
-      } catch {
-        outcome = .failure(error)
-        context.batch = WriteBatch()
-      }
-      context.batch.put(Keys.appliedIndex, Keys.u64(index))
-      try store.write(context.batch, sync: true)
-      appliedIndex = index
-      return outcome
+      try applyLocked(command, at: index)
     }
   }
 
-  /// Applies `command` as the next local index (single-server mode).
+  /// Applies `command` as the next local index (single-server mode). The index is chosen under
+  /// the same lock as the apply, so concurrent callers never collide.
   public func applyNext(_ command: MetadataCommand) throws(CairnError) -> MetadataResult {
-    let index = applyLock.withLock { appliedIndex + 1 }
-    return try apply(command, at: index).get()
+    try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
+      try applyLocked(command, at: appliedIndex + 1)
+    }.get()
+  }
+
+  private func applyLocked(_ command: MetadataCommand, at index: UInt64) throws(CairnError) -> Result<MetadataResult, CairnError> {
+    precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to apply \(index)")
+    var context = CommandContext(store: store)
+    let outcome: Result<MetadataResult, CairnError>
+    do throws(CairnError) {
+      outcome = .success(try execute(command, in: &context))
+    } catch {
+      outcome = .failure(error)
+      context.batch = WriteBatch()
+    }
+    context.batch.put(Keys.appliedIndex, Keys.u64(index))
+    try store.write(context.batch, sync: true)
+    appliedIndex = index
+    return outcome
   }
 
   private func execute(_ command: MetadataCommand, in context: inout CommandContext) throws(CairnError) -> MetadataResult {

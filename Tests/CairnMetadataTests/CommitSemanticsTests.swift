@@ -154,3 +154,18 @@ final class CommitSemanticsTests: XCTestCase {
     }
   }
 }
+
+final class ConcurrencyTests: XCTestCase {
+  /// Regression: applyNext read the next index and applied it under two separate lock holds, so
+  /// three chunk servers registering at once crashed the metadata server.
+  func testConcurrentApplyNextNeverCollides() throws {
+    let f = try MetadataFixture()
+    let machine = f.machine
+    DispatchQueue.concurrentPerform(iterations: 64) { i in
+      let record = ChunkServerRecord(id: UInt64(i + 1), address: "127.0.0.1:\(7000 + i)", zone: "z", registeredNanos: 0)
+      _ = try? machine.applyNext(.registerChunkServer(record))
+    }
+    XCTAssertEqual(machine.appliedIndex, 64)
+    XCTAssertEqual(try f.reader.chunkServers().count, 64)
+  }
+}
