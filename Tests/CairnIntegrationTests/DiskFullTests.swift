@@ -26,8 +26,13 @@ final class DiskFullTests: XCTestCase {
     try XCTSkipIf(mount.status != 0, "cannot mount tmpfs here: \(mount.err)")
     mounted = dir
     try c.restartChunk(3)
-    // The restarted server has a new id on its new disk; wait until three servers are up.
-    try c.waitHealthy(chunkServersUp: 3)
+    // The restarted server has a new id on its new disk: wait until it is up and the old
+    // registration is marked down.
+    try c.waitUntil("new chunk-3 up, old one down", timeout: 30) {
+      let s = try c.cairn(["cluster", "status", "--json"]).out
+      return s.components(separatedBy: "\"state\" : \"up\"").count - 1 == 3
+        && s.components(separatedBy: "\"state\" : \"down\"").count - 1 == 1
+    }
     XCTAssertEqual(try c.cairn(["volume", "create", "full"]).status, 0)
     let scratch = NSTemporaryDirectory() + "cairn-full-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
