@@ -28,40 +28,13 @@ struct DevCluster {
       }
     }
     let logPath = logDirectory + "/\(name).log"
-    Self.markInheritedDescriptorsCloseOnExec()
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID: survive the terminal
-    let executable = Self.executable()
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-    guard rc == 0 else { throw CairnError(.ioError, "cannot start \(name): \(String(cString: strerror(rc)))") }
+    let pid = try DetachedProcess.spawn(name, arguments: arguments, logPath: logPath, newSession: true)
     do {
       try "\(pid)\n".write(toFile: pidDirectory + "/\(name).pid", atomically: true, encoding: .utf8)
     } catch {
       throw CairnError(.ioError, "cannot write pid file for \(name)")
     }
     return pid
-  }
-
-  /// A server must not inherit our other descriptors: a parent waiting for EOF on a pipe or a
-  /// socket we hold (Foundation's `Process` does) would otherwise wait for the server to exit.
-  static func markInheritedDescriptorsCloseOnExec() {
-    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-    for name in fds {
-      guard let fd = Int32(name), fd > 2 else { continue }
-      let flags = fcntl(fd, F_GETFD)
-      if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
-    }
   }
 
   /// Processes recorded in `pids/`, with whether each is alive.

@@ -221,23 +221,7 @@ final class StopFlag: @unchecked Sendable {
 enum MountProcess {
   /// Starts `cairn ARGUMENTS` with output appended to `logPath`.
   static func spawn(arguments: [String], logPath: String, newSession: Bool) throws(CairnError) -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    if newSession { posix_spawnattr_setflags(&attributes, Int16(0x80)) }  // POSIX_SPAWN_SETSID
-    let executable = DevCluster.executable()
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for p in argv { free(p) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-    guard rc == 0 else { throw CairnError(.ioError, "cannot start the mount daemon: \(String(cString: strerror(rc)))") }
-    return pid
+    try DetachedProcess.spawn("the mount daemon", arguments: arguments, logPath: logPath, newSession: newSession)
   }
 
   /// Waits until `mountpoint` is mounted, or fails with the daemon's log when it exits first.
