@@ -32,10 +32,13 @@ run: release
 stop:
 	-$(RELEASE_BIN) dev down || $(DEBUG_BIN) dev down
 
-## test: build (debug) and run every test: unit, simulation, integration on real processes.
+## test: build (debug) and run every test: unit, simulation, integration on real processes,
+## real FUSE mounts; then a smoke test of the release build.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(SWIFT) build -c release
+	./scripts/release-smoke.sh
 
 ## soak: the Raft simulation over many more seeds.
 soak: deps
