@@ -35,6 +35,9 @@ public final class MetaService: RequestHandler {
     self.appliedIndex = appliedIndex
   }
 
+  /// Whether this server leads (may run leader-only work such as repair scheduling).
+  public var isLeader: Bool { proposer.isLeader }
+
   public func handle(_ request: IncomingRequest) async throws(CairnError) -> OutgoingReply {
     guard request.kind == .meta else {
       throw CairnError(.protocolError, "a metadata server does not answer \(request.kind) requests")
@@ -102,7 +105,7 @@ public final class MetaService: RequestHandler {
       let volumes = try await read { r throws(CairnError) in try r.volumes().count }
       return .cluster(
         ClusterStatus(
-          metaServerId: serverId, isLeader: true, appliedIndex: appliedIndex(), volumeCount: UInt64(volumes),
+          metaServerId: serverId, isLeader: proposer.isLeader, appliedIndex: appliedIndex(), volumeCount: UInt64(volumes),
           chunkServers: await registry.statuses(records)))
     case .registerChunkServer(let registration):
       let _ = try ServerAddress(parsing: registration.address)
