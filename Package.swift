@@ -10,7 +10,8 @@ let package = Package(
   name: "Cairn",
   platforms: [.macOS(.v14)],
   products: [
-    .executable(name: "cairn", targets: ["cairn"])
+    .executable(name: "cairn", targets: ["cairn"]),
+    .executable(name: "cairn-bench", targets: ["CairnBench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -98,6 +99,10 @@ let package = Package(
       ],
       swiftSettings: strict),
     .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: strict),
+    .executableTarget(
+      name: "CairnBench",
+      dependencies: ["CairnClient", "CairnService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: strict),
 
     // Tests.
     .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient"], path: "Tests/CairnTestSupport"),
