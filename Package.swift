@@ -90,11 +90,23 @@ let package = Package(
       dependencies: ["CairnVFS", "CFuse3", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
 
+    // Layer 4: the chaos harness (pure scenarios, history and checkers; the runner does the I/O).
+    .target(
+      name: "CairnChaos", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strict),
+    .target(
+      name: "CairnChaosRunner",
+      dependencies: [
+        "CairnChaos", "CairnClient", "CairnCore", "CairnWire", "CairnTransport",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      swiftSettings: strict),
+
     // Layer 4: command line.
     .target(
       name: "CairnCLI",
       dependencies: [
-        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService", "CairnVFS", "CairnFUSE",
+        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService", "CairnVFS", "CairnFUSE", "CairnChaosRunner",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
@@ -120,5 +132,8 @@ let package = Package(
       name: "CairnIntegrationTests",
       dependencies: ["CairnClient", "CairnTestSupport", "CairnCore", "CairnWire", "CairnTransport"]),
     .testTarget(name: "CairnMountTests", dependencies: ["CairnTestSupport", "CairnCore"]),
+    .testTarget(name: "CairnChaosTests", dependencies: ["CairnChaos"]),
+    .testTarget(
+      name: "CairnChaosRunnerTests", dependencies: ["CairnChaosRunner", "CairnChaos", "CairnTestSupport", "CairnCore"]),
   ]
 )
