@@ -59,13 +59,38 @@ struct CommitCommand: AsyncParsableCommand {
   @Option(name: .shortAndLong, help: "Commit message.") var message: String = ""
   @Flag(help: "Compare-and-set: fail with the conflicting paths if any changed since the pinned version.")
   var strict = false
+  @Option(
+    help: "Decide about a queued commit the cluster refused: 'drop' it, or resend it in 'merge' mode; then continue the queue.")
+  var resolveQueued: String?
+
+  func validate() throws {
+    if let resolveQueued, QueueResolution(rawValue: resolveQueued) == nil {
+      throw ValidationError("--resolve-queued must be 'drop' or 'merge'")
+    }
+  }
 
   func run() async throws {
+    var isQueued = false
     try await reporting { () throws(CairnError) in
+      if let resolveQueued {
+        let r = try ControlClient.call(mountpoint, ControlRequest(command: .resolveQueue, resolution: resolveQueued))
+        if let error = r.cairnError { throw error }
+        Terminal.out(
+          "resolved: queued commit \(r.key ?? "") (\(resolveQueued)); \(r.queuedCommits ?? 0) commit(s) still queued; \(mountpoint) is at version \(r.version ?? 0)")
+        isQueued = r.isQueued == true
+        return
+      }
       let r = try ControlClient.call(mountpoint, ControlRequest(command: .commit, message: message, isStrict: strict))
       if let error = r.cairnError { throw error }
-      Terminal.out("committed: \(mountpoint) is at version \(r.version ?? 0)")
+      if r.isQueued == true {
+        isQueued = true
+        Terminal.out(
+          "queued: the metadata service is unreachable; commit \(r.key ?? "") is stored on this node (\(r.queuedCommits ?? 0) in the queue) and is applied in order when it answers ('cairn status \(mountpoint)')")
+      } else {
+        Terminal.out("committed: \(mountpoint) is at version \(r.version ?? 0)")
+      }
     }
+    if isQueued { throw ExitCode(ExitStatus.queued) }
   }
 }
 
@@ -104,12 +129,27 @@ struct StatusCommand: AsyncParsableCommand {
         [
           ["volume", s.volume], ["pinned version", "\(s.pinnedVersion)"],
           ["head version", s.headVersion.map { "\($0)" } ?? "unknown"],
-          ["metadata", s.isMetadataReachable ? "reachable" : "UNREACHABLE"],
+          ["metadata", Self.connection(s)],
+          ["degraded mode", s.isDegradedModeEnabled == false ? "off" : "on"],
+          ["queued commits", "\(s.queuedCommits ?? 0)" + (s.queueError.map { " (WAITING: \($0))" } ?? "")],
+          ["last error", s.lastError ?? "none"],
+          ["version source", s.versionSource ?? "metadata service"],
           ["mode", (s.isReadOnly ? "read-only, " : "") + s.commitMode],
           ["staged", "\(s.stagedChanges) change(s), \(s.stagedFiles) file(s), \(Format.bytes(s.stagedBytes))"],
           ["last commit", s.lastCommitVersion.map { "version \($0) at \(s.lastCommitTime ?? "")" } ?? "none"],
           ["last commit error", s.lastCommitError ?? "none"], ["cache", s.cacheDirectory],
         ])
+    }
+  }
+}
+
+extension StatusCommand {
+  static func connection(_ s: MountStatus) -> String {
+    switch s.connection {
+    case "degraded": return "DEGRADED since \(s.degradedSince ?? "?") (metadata service unreachable)"
+    case "unreachable": return "UNREACHABLE"
+    case "connected": return "connected"
+    default: return s.isMetadataReachable ? "reachable" : "UNREACHABLE"
     }
   }
 }
@@ -122,12 +162,18 @@ struct UnmountCommand: AsyncParsableCommand {
   var force = false
 
   func run() async throws {
+    var isQueued = false
     try await reporting { () throws(CairnError) in
       let absolute = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
       do throws(CairnError) {
         let r = try ControlClient.call(absolute, ControlRequest(command: .unmount))
         if let error = r.cairnError {
           throw CairnError(error.code, "not unmounted: \(error.message)", details: error.details)
+        }
+        if r.isQueued == true {
+          isQueued = true
+          Terminal.note(
+            "the metadata service is unreachable: \(r.queuedCommits ?? 0) commit(s) stay queued in the mount's cache directory; the next mount with that --cache-dir applies them")
         }
       } catch {
         guard force || error.code == .unavailable || error.code == .protocolError, MountTable.isMounted(absolute) else {
@@ -143,6 +189,7 @@ struct UnmountCommand: AsyncParsableCommand {
       guard !MountTable.isMounted(absolute) else { throw CairnError(.timeout, "'\(absolute)' is still mounted") }
       Terminal.out("unmounted \(absolute)")
     }
+    if isQueued { throw ExitCode(ExitStatus.queued) }
   }
 }
 

@@ -4,11 +4,13 @@ import Foundation
 
 /// One request on a mount's control socket (one JSON line each way).
 struct ControlRequest: Codable {
-  enum Command: String, Codable { case status, commit, reload, unmount }
+  enum Command: String, Codable { case status, commit, reload, unmount, resolveQueue }
   var command: Command
   var message: String?
   var isStrict: Bool?
   var version: UInt64?
+  /// For `resolveQueue`: `drop` or `merge` (QueueResolution).
+  var resolution: String?
 }
 
 /// The daemon's answer.
@@ -19,6 +21,10 @@ struct ControlResponse: Codable {
   var errorCode: UInt16?
   var details: [String]?
   var status: MountStatus?
+  /// Set when the commit was queued (degraded mode) rather than published.
+  var isQueued: Bool?
+  var queuedCommits: Int?
+  var key: String?
 
   static func failure(_ error: CairnError) -> ControlResponse {
     ControlResponse(isOK: false, error: error.message, errorCode: error.code.rawValue, details: error.details)

@@ -84,21 +84,44 @@ final class ControlServer: @unchecked Sendable {
     if unmountAfterReply { onUnmount() }
   }
 
+  static func response(_ outcome: CommitOutcome, fs: VolumeFS) -> ControlResponse {
+    switch outcome {
+    case .committed(let version): return ControlResponse(isOK: true, version: version)
+    case .queued(let position, let key):
+      return ControlResponse(isOK: true, version: fs.pinnedVersion, isQueued: true, queuedCommits: position, key: key)
+    }
+  }
+
   private func handle(_ request: ControlRequest) -> (ControlResponse, Bool) {
     do throws(VFSError) {
       switch request.command {
       case .status:
         return (ControlResponse(isOK: true, version: fs.pinnedVersion, status: fs.status()), false)
       case .commit:
-        let v = try fs.commit(message: request.message ?? "", mode: request.isStrict == true ? .strict : nil)
-        return (ControlResponse(isOK: true, version: v), false)
+        let outcome = try fs.commitOrQueue(message: request.message ?? "", mode: request.isStrict == true ? .strict : nil)
+        return (Self.response(outcome, fs: fs), false)
+      case .resolveQueue:
+        guard let resolution = request.resolution.flatMap(QueueResolution.init(rawValue:)) else {
+          throw VFSError(.invalid, "resolution must be 'drop' or 'merge'")
+        }
+        let resolved = try fs.resolveQueuedCommit(resolution)
+        do throws(VFSError) { try fs.drainQueue() } catch {
+          logger.warning("queue not drained after a resolution", metadata: ["error": "\(error)"])
+        }
+        return (
+          ControlResponse(
+            isOK: true, version: fs.pinnedVersion, isQueued: fs.queuedCommitCount > 0,
+            queuedCommits: fs.queuedCommitCount, key: resolved.key), false
+        )
       case .reload:
         let v = try fs.reload(to: request.version, mode: request.isStrict == true ? .strict : nil)
         return (ControlResponse(isOK: true, version: v), false)
       case .unmount:
-        var v = fs.pinnedVersion
-        if fs.hasStagedChanges { v = try fs.commit(message: request.message ?? "commit on unmount") }
-        return (ControlResponse(isOK: true, version: v), true)
+        var response = ControlResponse(isOK: true, version: fs.pinnedVersion)
+        if fs.hasStagedChanges || fs.queuedCommitCount > 0 {
+          response = Self.response(try fs.commitOrQueue(message: request.message ?? "commit on unmount"), fs: fs)
+        }
+        return (response, true)
       }
     } catch {
       return (.failure(error.cairnError), false)

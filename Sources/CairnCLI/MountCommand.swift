@@ -15,11 +15,16 @@ struct MountCommand: AsyncParsableCommand {
       Without --foreground the daemon runs in the background (log in CACHE_DIR/mount.log) and this
       command returns once the volume is mounted. Control it with 'cairn commit|reload|status|unmount
       MOUNTPOINT', or from inside the mount by writing 'commit' or 'reload' to MOUNTPOINT/.cairn/control.
-      Exit status of the daemon: 0, or 75 when the final commit failed (changes stay staged in the
-      cache directory and are committed by the next mount that uses it).
+      Exit status of the daemon: 0, or 75 when the final commit failed or was queued (changes stay
+      in the cache directory and are committed by the next mount that uses it).
+      Degraded mode (--degraded on, the default): with every metadata server unreachable the mount
+      keeps serving its pinned version from the node's metadata cache (--metadata-cache-dir), keeps
+      staging writes, and queues commits ('cairn commit' exits 9) that are applied in order when the
+      metadata service answers again; a new mount of a cached version starts too.
       """)
 
   @OptionGroup var client: ClientOptions
+  @OptionGroup var degradedOptions: DegradedOptions
   @Argument(help: "Volume to mount.") var volume: String
   @Argument(help: "Directory to mount it on.") var mountpoint: String
   @Option(help: "Pin this version instead of the head.") var version: UInt64?
@@ -115,6 +120,7 @@ enum MountDaemon {
     defer { close(lockFd) }
     let fs: VolumeFS
     let cairnClient: CairnClient
+    let metadataCache: MetadataCache?
     do {
       cairnClient = try command.client.makeClient()
       var configuration = MountConfiguration(
@@ -122,9 +128,11 @@ enum MountDaemon {
         cacheDirectory: cacheDirectory)
       configuration.commitMode = command.commitMode.map { $0 == "strict" ? .strict : .merge }
       configuration.diskCacheBytes = command.diskCacheMiB << 20
-      fs = try VolumeFS(
-        configuration: configuration, backend: ClientBackend(client: cairnClient, name: configuration.volume),
-        logger: logger)
+      configuration.isDegradedModeEnabled = command.degradedOptions.isEnabled
+      let backend: any VolumeBackend
+      (backend, metadataCache) = try DegradedMode.backend(
+        command.degradedOptions, client: cairnClient, volume: configuration.volume, logger: logger)
+      fs = try VolumeFS(configuration: configuration, backend: backend, logger: logger)
     } catch let error as CairnError {
       Terminal.error(error.description)
       return ExitStatus.of(error)
@@ -137,8 +145,8 @@ enum MountDaemon {
     }
     if fs.hasStagedChanges && !command.readOnly {
       do {
-        let v = try fs.commit(message: "changes recovered from a previous mount")
-        logger.notice("committed recovered changes", metadata: ["version": "\(v)"])
+        let outcome = try fs.commitOrQueue(message: "changes recovered from a previous mount")
+        logger.notice("committed recovered changes", metadata: ["outcome": "\(outcome)"])
       } catch {
         logger.error("recovered changes could not be committed yet; they stay staged", metadata: ["error": "\(error)"])
       }
@@ -167,6 +175,7 @@ enum MountDaemon {
       source.resume()
       sources.append(source)
     }
+    if let metadataCache { DegradedMode.start(fs: fs, client: cairnClient, cache: metadataCache, stopping: stopping) }
     if let interval = command.commitInterval, !command.readOnly {
       Thread.detachNewThread { fs.runBackgroundCommits(intervalSeconds: interval) { stopping.isSet } }
     }
@@ -180,13 +189,20 @@ enum MountDaemon {
     stopping.set()
     withExtendedLifetime(sources) {}
     unlink(fs.controlSocketPath)
-    guard !command.readOnly, fs.hasStagedChanges else { return 0 }
+    guard !command.readOnly, fs.hasStagedChanges || fs.queuedCommitCount > 0 else { return 0 }
     var delay = 0.5
     for attempt in 1...4 {
       do {
-        let v = try fs.commit(message: "commit on unmount")
-        logger.info("final commit", metadata: ["version": "\(v)"])
-        return 0
+        switch try fs.commitOrQueue(message: "commit on unmount") {
+        case .committed(let v):
+          logger.info("final commit", metadata: ["version": "\(v)"])
+          return 0
+        case .queued(let position, _):
+          Terminal.error(
+            "the metadata service is unreachable: \(position) commit(s) of '\(command.volume)' stay queued in \(cacheDirectory); the next 'cairn mount \(command.volume) MOUNTPOINT --cache-dir \(cacheDirectory)' applies them in order"
+          )
+          return commitFailedStatus
+        }
       } catch {
         logger.error("final commit failed", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
         if error.code == .conflict || error.code == .invalid { break }

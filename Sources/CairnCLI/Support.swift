@@ -15,6 +15,9 @@ public enum ExitStatus {
   public static let unavailable: Int32 = 5
   public static let unknownOutcome: Int32 = 6
   public static let corrupt: Int32 = 7
+  /// A commit was queued in degraded mode: durable on the node, not yet published (not success,
+  /// not failure; see docs/cli.md).
+  public static let queued: Int32 = 9
 
   static func of(_ error: CairnError) -> Int32 {
     switch error.code {

@@ -36,9 +36,16 @@ public final class BlockTransfer: Sendable {
     var unique: [BlockAddress: [UInt8]] = [:]
     for (a, b) in blocks { unique[a] = b }
     let addresses = unique.keys.sorted()
-    guard case .blocksKnown(let known) = try await meta.call(.findBlocks(addresses, quorum: UInt8(quorum))),
-      known.count == addresses.count
-    else { throw CairnError(.protocolError, "unexpected reply to findBlocks") }
+    var known = [Bool](repeating: false, count: addresses.count)
+    do throws(CairnError) {
+      guard case .blocksKnown(let flags) = try await meta.call(.findBlocks(addresses, quorum: UInt8(quorum))),
+        flags.count == addresses.count
+      else { throw CairnError(.protocolError, "unexpected reply to findBlocks") }
+      known = flags
+    } catch {
+      // Metadata down: each target server is asked whether it holds the block before it is sent.
+      guard error.code == .unavailable || error.code == .timeout || error.code == .notLeader else { throw error }
+    }
     let needed = zip(addresses, known).filter { !$0.1 }.map(\.0)
     stats.blocksSkipped = addresses.count - needed.count
     guard !needed.isEmpty else { return stats }

@@ -3,7 +3,9 @@ import CairnTransport
 import CairnWire
 
 /// The client's cached view of the chunk servers, refreshed from the metadata service at most
-/// every few seconds.
+/// every few seconds. When the metadata service does not answer, the last list known (or the one
+/// passed to `seed`, e.g. from a mount's node cache) is used, so blocks can still be read from
+/// and written to chunk servers that are up while metadata is down.
 public actor ServerDirectory {
   private let meta: MetaClient
   private var cached: [ChunkServerStatus] = []
@@ -17,13 +19,32 @@ public actor ServerDirectory {
 
   public func all(refresh: Bool = false) async throws(CairnError) -> [ChunkServerStatus] {
     if !refresh, let fetchedAt, ContinuousClock.now - fetchedAt < maxAge { return cached }
-    guard case .cluster(let status) = try await meta.call(.clusterStatus) else {
+    let reply: MetaResponse
+    do throws(CairnError) {
+      reply = try await meta.call(.clusterStatus)
+    } catch {
+      let unreachable = error.code == .unavailable || error.code == .timeout || error.code == .notLeader
+      guard unreachable, !refresh, !cached.isEmpty else { throw error }
+      // Try the service again after another `maxAge`, not on every call.
+      fetchedAt = .now
+      return cached
+    }
+    guard case .cluster(let status) = reply else {
       throw CairnError(.protocolError, "unexpected reply to clusterStatus")
     }
     cached = status.chunkServers
     fetchedAt = .now
     return cached
   }
+
+  /// Uses `servers` until the metadata service answers (nothing changes once it has).
+  public func seed(_ servers: [ChunkServerStatus]) {
+    guard cached.isEmpty else { return }
+    cached = servers
+  }
+
+  /// The list last fetched (or seeded), without asking the service.
+  public func lastKnown() -> [ChunkServerStatus] { cached }
 
   public func liveServers() async throws(CairnError) -> [ChunkServerStatus] {
     try await all().filter(\.isUp)

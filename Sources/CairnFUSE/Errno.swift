@@ -23,6 +23,7 @@ enum Errno {
     case .conflict: return EBUSY
     case .unavailable: return EIO
     case .busy: return EBUSY
+    case .queued: return EINPROGRESS
     }
   }
 }

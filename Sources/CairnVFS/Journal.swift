@@ -34,6 +34,9 @@ enum JournalRecord: Codable {
   case truncate(stagingId: UInt64, sizeBytes: UInt64)
   /// A commit of every op so far was sent with this key (a recovered mount reuses it).
   case commitStarted(key: String)
+  /// A commit queued while the cluster was unreachable (degraded mode), in queue order; the
+  /// version in the header plus these is what the staged ops apply to.
+  case queued(QueuedCommit)
 }
 
 /// The append-only journal file of a staging area.

@@ -20,6 +20,10 @@ public struct MountConfiguration: Sendable {
   public var diskCacheBytes: Int = 2 << 30
   /// Blocks fetched ahead of a sequential reader.
   public var readAheadBlocks: Int = 8
+  /// Degraded mode (docs/semantics.md): with the metadata service unreachable, serve the pinned
+  /// version from the node's metadata cache and queue commits. Off: fail fast (EIO, exit 5).
+  /// Off by default in the library; `cairn mount` turns it on unless `--degraded off`.
+  public var isDegradedModeEnabled = false
 
   public init(volume: VolumeName, version: UInt64? = nil, isReadOnly: Bool = false, cacheDirectory: String) {
     self.volume = volume
@@ -46,4 +50,29 @@ public struct MountStatus: Codable, Sendable {
   public var lastCommitError: String?
   public var cacheDirectory: String
   public var controlSocket: String
+  /// Degraded mode on or off (fields below: nil from daemons that predate it).
+  public var isDegradedModeEnabled: Bool?
+  /// `connected`, `degraded` (metadata unreachable, degraded mode on) or `unreachable` (off).
+  public var connection: String?
+  /// When the current degraded period started.
+  public var degradedSince: String?
+  /// The last error reaching the metadata service.
+  public var lastError: String?
+  /// Commits waiting for the metadata service, oldest first.
+  public var queuedCommits: Int?
+  public var queue: [QueuedCommitStatus]?
+  /// Set when the cluster refused the queue's head: the queue waits for `--resolve-queued`.
+  public var queueError: String?
+  /// Where the pinned version was chosen from when the mount started without the metadata service.
+  public var versionSource: String?
+}
+
+/// One queued commit in `cairn status --json`.
+public struct QueuedCommitStatus: Codable, Sendable {
+  public var key: String
+  public var message: String
+  public var mode: String
+  public var changes: Int
+  public var queuedAt: String
+  public var queuedOnVersion: UInt64
 }

@@ -6,6 +6,8 @@ public struct VFSError: Error, Sendable, CustomStringConvertible {
   public enum Code: Sendable, Equatable {
     case notFound, exists, notADirectory, isADirectory, notEmpty, readOnly, nameTooLong, invalid
     case notPermitted, noSpace, io, timedOut, notSupported, badHandle, stale, conflict, unavailable, busy
+    /// A commit was queued (degraded mode): neither published nor failed.
+    case queued
   }
 
   public var code: Code
@@ -57,6 +59,7 @@ public struct VFSError: Error, Sendable, CustomStringConvertible {
     case .isADirectory: code = .isADirectory
     case .notEmpty: code = .directoryNotEmpty
     case .notPermitted, .readOnly: code = .permissionDenied
+    case .queued: code = .unavailable
     default: code = .ioError
     }
     return CairnError(code, message, details: details)

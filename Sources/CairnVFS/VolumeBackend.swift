@@ -13,6 +13,23 @@ public protocol VolumeBackend: Sendable {
     async throws(CairnError) -> CommitResult
   /// Paths changed between two versions (for strict reloads).
   func diff(from: UInt64, to: UInt64) async throws(CairnError) -> [DiffEntry]
+  /// The connection state when the backend tracks it (degraded mode); nil otherwise.
+  func health() -> BackendHealth?
+  /// Asks the metadata service whether it answers (a cheap read); true when it does.
+  func probe() async -> Bool
+}
+
+extension VolumeBackend {
+  public func health() -> BackendHealth? { nil }
+
+  public func probe() async -> Bool {
+    do throws(CairnError) {
+      _ = try await volume()
+      return true
+    } catch {
+      return false
+    }
+  }
 }
 
 /// `VolumeBackend` over the Cairn client library.

@@ -10,6 +10,10 @@ extension VolumeFS {
   func blockData(_ ref: BlockRef) throws(VFSError) -> [UInt8] {
     guard let address = ref.address else { return [UInt8](repeating: 0, count: Int(ref.length)) }
     if let hit = cache.get(address) { return hit }
+    if let queued = try outbox.get(address) {
+      cache.put(address, queued, toDisk: false)
+      return queued
+    }
     let fetch = startFetch(ref, address)
     guard fetch.done.wait(timeout: .now() + config.operationTimeoutSeconds) == .success else {
       throw VFSError(.timedOut, "reading block \(address.shortHex) did not finish within \(Int(config.operationTimeoutSeconds)) s")

@@ -7,27 +7,20 @@ extension VolumeFS {
   /// Publishes every staged change as one new version: hashes the staged blocks, uploads those the
   /// cluster lacks, sends one commit (merge or strict), then rebases the mount on the new version.
   /// Mutations wait while it runs; reads continue. Returns the version the mount is pinned at.
+  /// In degraded mode a commit that cannot reach the cluster is queued (`commitOrQueue`); this
+  /// call then fails with `.queued`.
   @discardableResult
   public func commit(message: String = "", mode: CommitMode? = nil) throws(VFSError) -> UInt64 {
-    try checkWritable()
-    gate.writeLock()
-    defer { gate.unlock() }
-    do {
-      let v = try commitExclusive(message: message, mode: mode ?? defaultMode)
-      lock.lock()
-      lastCommitError = nil
-      lock.unlock()
-      return v
-    } catch {
-      lock.lock()
-      lastCommitError = error.description
-      lock.unlock()
-      logger.error("commit failed", metadata: ["volume": "\(config.volume)", "error": "\(error)"])
-      throw error
+    switch try commitOrQueue(message: message, mode: mode) {
+    case .committed(let version): return version
+    case .queued(let position, let key):
+      throw VFSError(
+        .queued,
+        "the cluster is unreachable: the commit is queued (\(position) in the queue, key \(key)) and is applied when it answers")
     }
   }
 
-  private func commitExclusive(message: String, mode: CommitMode) throws(VFSError) -> UInt64 {
+  func commitExclusive(message: String, mode: CommitMode) throws(VFSError) -> UInt64 {
     lock.lock()
     let pendingOps = ops
     let files = stagedFiles
@@ -50,7 +43,11 @@ extension VolumeFS {
     do throws(VFSError) {
       for op in pendingOps {
         guard case .file(_, let id) = op, manifests[id] == nil, let file = files[id] else { continue }
-        manifests[id] = try manifest(of: file, batch: &batch, batchBytes: &batchBytes, uploads: &uploads)
+        manifests[id] = try manifest(of: file) { (address, bytes) throws(VFSError) in
+          batch.append((address, bytes))
+          batchBytes += bytes.count
+          if batchBytes >= Self.uploadBatchBytes { try upload(&batch, &batchBytes, &uploads) }
+        }
       }
       try upload(&batch, &batchBytes, &uploads)
       for job in uploads { try finish(job) }
@@ -58,20 +55,7 @@ extension VolumeFS {
       for job in uploads { _ = job.done.wait(timeout: .now() + config.commitTimeoutSeconds) }
       throw error
     }
-    var changes: [Change] = []
-    for op in pendingOps {
-      switch op {
-      case .mkdir(let p, let a), .directoryAttributes(let p, let a): changes.append(.put(p, .directory(a)))
-      case .symlink(let p, let target, let a): changes.append(.put(p, .symlink(target: target, a)))
-      case .file(let p, let id):
-        guard let file = files[id], let m = manifests[id] else { throw VFSError(.io, "staged file \(id) is missing") }
-        var a = file.attributes
-        a.mode = (a.mode & 0o7777) | FileType.regular
-        changes.append(.put(p, .file(m, a)))
-      case .delete(let p, let recursive): changes.append(.delete(p, recursive: recursive || mode == .merge))
-      case .rename(let from, let to, let replace): changes.append(.rename(from: from, to: to, replace: replace))
-      }
-    }
+    let changes = try changeList(pendingOps, files: files, manifests: manifests, mode: mode)
     let result: CommitResult
     let finalChanges = changes
     let finalKey = key
@@ -102,10 +86,31 @@ extension VolumeFS {
     return result.version
   }
 
-  /// The manifest of a staged file's current content; local blocks are hashed and queued for upload.
-  private func manifest(
-    of file: StagedFile, batch: inout [(BlockAddress, [UInt8])], batchBytes: inout Int, uploads: inout [UploadJob]
-  ) throws(VFSError) -> Manifest
+  /// The commit's changes, in the order the ops were made.
+  func changeList(_ pendingOps: [StagedOp], files: [UInt64: StagedFile], manifests: [UInt64: Manifest], mode: CommitMode)
+    throws(VFSError) -> [Change]
+  {
+    var changes: [Change] = []
+    for op in pendingOps {
+      switch op {
+      case .mkdir(let p, let a), .directoryAttributes(let p, let a): changes.append(.put(p, .directory(a)))
+      case .symlink(let p, let target, let a): changes.append(.put(p, .symlink(target: target, a)))
+      case .file(let p, let id):
+        guard let file = files[id], let m = manifests[id] else { throw VFSError(.io, "staged file \(id) is missing") }
+        var a = file.attributes
+        a.mode = (a.mode & 0o7777) | FileType.regular
+        changes.append(.put(p, .file(m, a)))
+      case .delete(let p, let recursive): changes.append(.delete(p, recursive: recursive || mode == .merge))
+      case .rename(let from, let to, let replace): changes.append(.rename(from: from, to: to, replace: replace))
+      }
+    }
+    return changes
+  }
+
+  /// The manifest of a staged file's current content; each local non-zero block is hashed and
+  /// handed to `sink` (which uploads it, or stores it for a queued commit).
+  func manifest(of file: StagedFile, sink: (BlockAddress, [UInt8]) throws(VFSError) -> Void) throws(VFSError)
+    -> Manifest
   {
     if file.isDead { return Manifest() }
     lock.lock()
@@ -127,9 +132,7 @@ extension VolumeFS {
         } else {
           let address = BlockAddress.of(bytes)
           refs.append(BlockRef(address: address, length: UInt32(length)))
-          batch.append((address, bytes))
-          batchBytes += length
-          if batchBytes >= Self.uploadBatchBytes { try upload(&batch, &batchBytes, &uploads) }
+          try sink(address, bytes)
         }
       } else {
         refs.append(base.blocks[k])
@@ -185,6 +188,13 @@ extension VolumeFS {
   /// changed between the pinned and the target version.
   @discardableResult
   public func reload(to target: UInt64? = nil, mode: CommitMode? = nil) throws(VFSError) -> UInt64 {
+    if queuedCommitCount > 0 {
+      do throws(VFSError) { try drainQueue() } catch {
+        throw VFSError(
+          error.code, "\(queuedCommitCount) queued commit(s) must be applied before a reload: \(error.message)",
+          details: error.details)
+      }
+    }
     gate.writeLock()
     defer { gate.unlock() }
     let destination: UInt64
@@ -199,7 +209,9 @@ extension VolumeFS {
     lock.lock()
     let staged = ops
     let from = version
+    let queued = queue.count
     lock.unlock()
+    guard queued == 0 else { throw VFSError(.unavailable, "\(queued) queued commit(s) must be applied before a reload") }
     if (mode ?? defaultMode) == .strict && !staged.isEmpty && destination != from {
       let changed = try Bridge.wait(timeoutSeconds: config.operationTimeoutSeconds, "diffing versions") {
         [backend] () throws(CairnError) in
@@ -214,6 +226,9 @@ extension VolumeFS {
       }
     }
     let dropped = try rebuild(to: destination, replaying: staged)
+    lock.lock()
+    pinSource = nil
+    lock.unlock()
     if !dropped.isEmpty {
       logger.warning("staged changes that no longer apply were dropped", metadata: ["changes": "\(dropped)"])
     }
@@ -232,6 +247,20 @@ extension VolumeFS {
       generation: newGeneration)
     newRoot.listingSource = .root
     try load(newRoot)
+    lock.lock()
+    let queued = queue
+    lock.unlock()
+    for entry in queued {
+      for change in entry.changes {
+        do throws(VFSError) {
+          try locked { try applyQueued(change, root: newRoot) }
+        } catch {
+          logger.warning(
+            "a queued change does not apply to the local tree (the cluster decides when it is sent)",
+            metadata: ["key": "\(entry.key)", "change": "\(change)", "error": "\(error.message)"])
+        }
+      }
+    }
     var kept: [StagedOp] = []
     var dropped: [String] = []
     for op in replaying {
@@ -250,6 +279,7 @@ extension VolumeFS {
     ops = kept
     if let pending = pendingCommit, pending.opCount != kept.count || kept.count != replaying.count { pendingCommit = nil }
     var records: [JournalRecord] = [.header(volume: config.volume.rawValue, baseVersion: target, blockBytes: blockBytes)]
+    records += queue.map { .queued($0) }
     for file in stagedFiles.values.sorted(by: { $0.stagingId < $1.stagingId }) where !file.isDead {
       records.append(.stage(stagingId: file.stagingId, base: file.base, attributes: file.attributes))
       for k in file.localBlocks.sorted() { records.append(.blockLocal(stagingId: file.stagingId, index: k)) }
@@ -296,6 +326,7 @@ extension VolumeFS {
           }
         }
       case .commitStarted(let key): lastKey = (key, recoveredOps.count)
+      case .queued(let entry): queue.append(entry)
       }
     }
     if let lastKey, lastKey.1 == recoveredOps.count { pendingCommit = (lastKey.0, lastKey.1) }
@@ -308,6 +339,10 @@ extension VolumeFS {
   }
 
   func removeOrphanStagingFiles() {
+    lock.lock()
+    let queuedBlocks = Set(queue.flatMap(\.blocks))
+    lock.unlock()
+    outbox.removeAll(except: queuedBlocks)
     let dir = stagingDirectory + "/files"
     lock.lock()
     let live = Set(stagedFiles.keys.map { "\($0)" })
@@ -320,9 +355,16 @@ extension VolumeFS {
   // MARK: Status and control
 
   public func status() -> MountStatus {
-    let head = try? Bridge.wait(timeoutSeconds: 3, "reading the head version") { [backend] () throws(CairnError) in
-      try await backend.volume().headVersion
+    let health = backend.health()
+    var head: UInt64?
+    if health?.isConnected != false {
+      head = try? Bridge.wait(timeoutSeconds: 3, "reading the head version") { [backend] () throws(CairnError) in
+        try await backend.volume().headVersion
+      }
     }
+    let connection: String
+    if let health { connection = health.isConnected ? "connected" : "degraded" } else { connection = head == nil ? "unreachable" : "connected" }
+    let iso = ISO8601DateFormatter()
     lock.lock()
     defer { lock.unlock() }
     let live = stagedFiles.values.filter { !$0.isDead }
@@ -334,8 +376,17 @@ extension VolumeFS {
       volume: config.volume.rawValue, pinnedVersion: version, headVersion: head, isMetadataReachable: head != nil,
       isReadOnly: config.isReadOnly, commitMode: defaultMode == .strict ? "strict" : "merge", stagedChanges: ops.count,
       stagedFiles: live.count, stagedBytes: stagedBytes, lastCommitVersion: lastCommitVersion,
-      lastCommitTime: lastCommitTime.map { ISO8601DateFormatter().string(from: $0) }, lastCommitError: lastCommitError,
-      cacheDirectory: config.cacheDirectory, controlSocket: controlSocketPath)
+      lastCommitTime: lastCommitTime.map { iso.string(from: $0) }, lastCommitError: lastCommitError,
+      cacheDirectory: config.cacheDirectory, controlSocket: controlSocketPath,
+      isDegradedModeEnabled: config.isDegradedModeEnabled, connection: connection,
+      degradedSince: health?.degradedSince.map { iso.string(from: $0) }, lastError: health?.lastError,
+      queuedCommits: queue.count,
+      queue: queue.map {
+        QueuedCommitStatus(
+          key: $0.key, message: $0.message, mode: $0.mode == .strict ? "strict" : "merge", changes: $0.changes.count,
+          queuedAt: iso.string(from: Date(timeIntervalSince1970: Double($0.queuedAtNanos) / 1e9)),
+          queuedOnVersion: $0.queuedOnVersion)
+      }, queueError: queuePausedError?.description, versionSource: pinSource)
   }
 
   func statusJSON() -> [UInt8] {

@@ -60,6 +60,16 @@ public final class VolumeFS: @unchecked Sendable {
   var pendingCommit: (key: String, opCount: Int)?
   var inflight: [BlockAddress: BlockFetch] = [:]
   static let maxPrefetches = 12
+  /// Commits queued while the cluster was unreachable, oldest first (degraded mode).
+  var queue: [QueuedCommit] = []
+  /// Set when the cluster refused the queue's head; the queue waits for an operator decision.
+  var queuePausedError: VFSError?
+  /// Blocks of queued commits.
+  let outbox: Outbox
+  /// One sender of queued commits at a time; taken before the gate, never after it.
+  let drainLock = NSLock()
+  /// How the pinned version was chosen when the metadata service was unreachable at mount time.
+  var pinSource: String?
 
   /// Opens the mount's state: the staging area under the cache directory (recovering a journal
   /// left by a crashed daemon) and the pinned version's root. Recovered changes are applied on top
@@ -83,6 +93,13 @@ public final class VolumeFS: @unchecked Sendable {
     blockBytes = Int(info.settings.blockBytes)
     replicas = Int(info.settings.replicationFactor)
     defaultMode = configuration.commitMode ?? info.settings.defaultCommitMode
+    outbox = try Outbox(directory: stagingDirectory + "/outbox")
+    if configuration.isDegradedModeEnabled, let health = backend.health(), !health.isConnected {
+      pinSource = configuration.version.map { "node metadata cache: version \($0) as requested" } ?? health.versionSource
+      logger.warning(
+        "metadata service unreachable: mounting from the node metadata cache",
+        metadata: ["version": "\(configuration.version ?? info.headVersion)", "error": "\(health.lastError ?? "")"])
+    }
     cache = BlockCache(
       memoryLimitBytes: configuration.memoryCacheBytes, diskLimitBytes: configuration.diskCacheBytes,
       directory: dir + "/blocks")

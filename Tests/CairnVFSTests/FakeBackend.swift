@@ -11,7 +11,13 @@ final class FakeBackend: VolumeBackend, @unchecked Sendable {
   private(set) var uploadedBlocks = 0
   private(set) var commits: [[Change]] = []
   var corrupt: Set<BlockAddress> = []
+  /// The metadata service is down: volume, list, diff and commit fail (blocks still move).
   var isUnavailable = false
+  /// The next commit is applied, then reported as timed out (a lost reply).
+  var loseNextCommitReply = false
+  /// Idempotency keys of applied commits, in order, and the version each produced.
+  private(set) var commitKeys: [String] = []
+  private var versionByKey: [String: UInt64] = [:]
   private var nextInode: UInt64 = 100
   let blockBytes: Int
 
@@ -73,6 +79,7 @@ final class FakeBackend: VolumeBackend, @unchecked Sendable {
   }
 
   private func listSync(_ path: VolumePath, version: UInt64) throws(CairnError) -> [DirectoryEntry] {
+    if isUnavailable { throw CairnError(.unavailable, "fake cluster is down") }
     lock.lock()
     defer { lock.unlock() }
     guard version >= 1, Int(version) <= versions.count else { throw .notFound("no version \(version)") }
@@ -108,7 +115,26 @@ final class FakeBackend: VolumeBackend, @unchecked Sendable {
     async throws(CairnError) -> CommitResult
   {
     if isUnavailable { throw CairnError(.unavailable, "fake cluster is down") }
-    return try apply(changes, base: baseVersion, mode: mode)
+    return try commitSync(changes, baseVersion: baseVersion, mode: mode, idempotencyKey: idempotencyKey)
+  }
+
+  /// Applies a commit once per idempotency key (a resend gets the first answer).
+  private func commitSync(_ changes: [Change], baseVersion: UInt64, mode: CommitMode, idempotencyKey: String)
+    throws(CairnError) -> CommitResult
+  {
+    lock.lock()
+    let earlier = versionByKey[idempotencyKey]
+    lock.unlock()
+    if let earlier { return CommitResult(version: earlier, wasDuplicate: true) }
+    let result = try apply(changes, base: baseVersion, mode: mode)
+    lock.lock()
+    versionByKey[idempotencyKey] = result.version
+    commitKeys.append(idempotencyKey)
+    let lose = loseNextCommitReply
+    loseNextCommitReply = false
+    lock.unlock()
+    if lose { throw CairnError(.timeout, "fake reply lost") }
+    return result
   }
 
   func diff(from: UInt64, to: UInt64) async throws(CairnError) -> [DiffEntry] { diffSync(from: from, to: to) }

@@ -1,0 +1,192 @@
+import CairnCore
+import Foundation
+
+/// The node-local copy of the metadata mounts have read: each volume's last known `VolumeInfo`
+/// and directory listings per (volume id, version, directory). Versions are immutable, so a cached
+/// listing is always right for its version; that is what lets a running mount, and a new mount of
+/// a cached version, work while every metadata server is down (degraded mode, docs/semantics.md).
+///
+/// Several mount daemons on a node may share one cache directory: every file is written to a
+/// temporary name and renamed into place, and each starts with the SHA-256 of its payload, so a
+/// torn or damaged file reads as a miss (and is removed), never as wrong metadata.
+///
+/// Layout: `DIR/volumes/NAME/info`, `DIR/volumes/NAME/ID/VERSION/SHA256(PATH)`, `DIR/KEY` for
+/// other records (the chunk server list). Bounded by `limitBytes`: when a write would pass it,
+/// the least recently written version directories are removed first, never the pinned ones.
+public final class MetadataCache: @unchecked Sendable {
+  public let directory: String
+  public let limitBytes: Int
+  private let lock = NSLock()
+  private var totalBytes: Int
+  /// Version directories never evicted by this process (the versions its mounts are pinned at).
+  private var pinned: Set<String> = []
+
+  /// Default bound of a node's metadata cache.
+  public static let defaultLimitBytes = 512 << 20
+
+  /// The default directory: `/var/lib/cairn/cache` for root, `~/.cache/cairn/cache` otherwise.
+  public static var defaultDirectory: String {
+    getuid() == 0 ? "/var/lib/cairn/cache" : NSHomeDirectory() + "/.cache/cairn/cache"
+  }
+
+  /// Opens (creating) the cache at `directory` and measures what it holds.
+  public init(directory: String, limitBytes: Int = MetadataCache.defaultLimitBytes) throws(VFSError) {
+    precondition(limitBytes > 0, "a metadata cache needs a positive bound")
+    self.directory = directory
+    self.limitBytes = limitBytes
+    do {
+      try FileManager.default.createDirectory(atPath: directory + "/volumes", withIntermediateDirectories: true)
+    } catch {
+      throw VFSError(.io, "cannot create the metadata cache '\(directory)': \(error.localizedDescription)")
+    }
+    totalBytes = Self.measure(directory)
+  }
+
+  // MARK: Volumes and listings
+
+  /// Records the newest `VolumeInfo` seen for a volume.
+  public func saveVolume(_ info: VolumeInfo) {
+    write(JSONCodable.encode(info), to: volumeDirectory(info.name.rawValue) + "/info")
+  }
+
+  /// The last `VolumeInfo` seen for the volume named `name`, if any.
+  public func volume(named name: String) -> VolumeInfo? {
+    read(volumeDirectory(name) + "/info").flatMap { JSONCodable.decode(VolumeInfo.self, $0) }
+  }
+
+  public func saveListing(_ entries: [DirectoryEntry], volume: VolumeInfo, version: UInt64, path: VolumePath) {
+    guard let bytes = try? BinaryEncoder().encode(entries) else { return }
+    write(bytes, to: listingFile(volume, version, path))
+  }
+
+  /// The cached children of `path` in `version`, or nil when this node never listed it.
+  public func listing(volume: VolumeInfo, version: UInt64, path: VolumePath) -> [DirectoryEntry]? {
+    read(listingFile(volume, version, path)).flatMap { try? BinaryDecoder().decode([DirectoryEntry].self, from: $0) }
+  }
+
+  /// The newest version of the volume whose root listing is cached (what a new mount without an
+  /// explicit version pins while the metadata service is unreachable).
+  public func newestCachedVersion(of volume: VolumeInfo) -> UInt64? {
+    let dir = volumeDirectory(volume.name.rawValue) + "/\(volume.id)"
+    let versions = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap(UInt64.init)
+    let rootName = Self.fileName(for: .root)
+    return versions.sorted(by: >).first { FileManager.default.fileExists(atPath: dir + "/\($0)/" + rootName) }
+  }
+
+  /// Keeps the listings of `version` from eviction by this process.
+  public func pin(volume: VolumeInfo, version: UInt64) {
+    lock.lock()
+    pinned.insert(versionDirectory(volume, version))
+    lock.unlock()
+  }
+
+  public func unpin(volume: VolumeInfo, version: UInt64) {
+    lock.lock()
+    pinned.remove(versionDirectory(volume, version))
+    lock.unlock()
+  }
+
+  // MARK: Other records
+
+  /// Stores a small record under `key` (a plain file name).
+  public func saveRecord<T: Encodable>(_ value: T, key: String) {
+    precondition(!key.contains("/") && !key.isEmpty && key != "volumes", "record keys are plain file names")
+    write(JSONCodable.encode(value), to: directory + "/" + key)
+  }
+
+  public func record<T: Decodable>(_ type: T.Type, key: String) -> T? {
+    read(directory + "/" + key).flatMap { JSONCodable.decode(type, $0) }
+  }
+
+  // MARK: Files
+
+  private func volumeDirectory(_ name: String) -> String { directory + "/volumes/" + name }
+
+  private func versionDirectory(_ volume: VolumeInfo, _ version: UInt64) -> String {
+    volumeDirectory(volume.name.rawValue) + "/\(volume.id)/\(version)"
+  }
+
+  private func listingFile(_ volume: VolumeInfo, _ version: UInt64, _ path: VolumePath) -> String {
+    versionDirectory(volume, version) + "/" + Self.fileName(for: path)
+  }
+
+  static func fileName(for path: VolumePath) -> String { BlockAddress.of(Array(path.rawValue.utf8)).hex }
+
+  /// Writes `[SHA-256 of payload] + payload` to a temporary file and renames it into place.
+  private func write(_ payload: [UInt8], to path: String) {
+    let bytes = BlockAddress.of(payload).bytes + payload
+    makeRoom(for: bytes.count)
+    let dir = (path as NSString).deletingLastPathComponent
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let old = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+    let tmp = path + ".tmp\(UInt64.random(in: 0..<UInt64.max))"
+    guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)), rename(tmp, path) == 0 else {
+      unlink(tmp)
+      return
+    }
+    lock.lock()
+    totalBytes += bytes.count - old
+    lock.unlock()
+  }
+
+  /// The payload of a cache file whose checksum matches; a damaged file is removed.
+  private func read(_ path: String) -> [UInt8]? {
+    guard let data = FileManager.default.contents(atPath: path), data.count >= 32 else { return nil }
+    let bytes = [UInt8](data)
+    let payload = Array(bytes[32...])
+    guard BlockAddress.of(payload).bytes == Array(bytes[0..<32]) else {
+      unlink(path)
+      return nil
+    }
+    return payload
+  }
+
+  /// Removes the least recently written version directories (not pinned ones) until `incoming`
+  /// more bytes fit under the bound.
+  private func makeRoom(for incoming: Int) {
+    lock.lock()
+    let needed = totalBytes + incoming - limitBytes
+    let keep = pinned
+    lock.unlock()
+    guard needed > 0 else { return }
+    var candidates: [(path: String, modified: Date)] = []
+    let volumes = directory + "/volumes"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: volumes)) ?? [] {
+      for id in (try? FileManager.default.contentsOfDirectory(atPath: volumes + "/" + name)) ?? [] where id != "info" {
+        let idDir = volumes + "/" + name + "/" + id
+        for version in (try? FileManager.default.contentsOfDirectory(atPath: idDir)) ?? [] {
+          let path = idDir + "/" + version
+          guard !keep.contains(path) else { continue }
+          let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+          candidates.append((path, modified ?? .distantPast))
+        }
+      }
+    }
+    var freed = 0
+    for candidate in candidates.sorted(by: { $0.modified < $1.modified }) where freed < needed {
+      freed += Self.measure(candidate.path)
+      try? FileManager.default.removeItem(atPath: candidate.path)
+    }
+    lock.lock()
+    totalBytes = max(0, totalBytes - freed)
+    lock.unlock()
+  }
+
+  private static func measure(_ path: String) -> Int {
+    guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
+    var total = 0
+    while let name = walker.nextObject() as? String {
+      if let size = walker.fileAttributes?[.size] as? Int, walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular {
+        total += size
+      }
+      _ = name
+    }
+    return total
+  }
+}
+
+/// JSON for small cache and queue records.
+enum JSONCodable {
+  static func encode<T: Encodable>(_ value: T) -> [UInt8] { Array((try? JSONEncoder().encode(value)) ?? Data()) }
+  static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> T? { try? JSONDecoder().decode(type, from: Data(bytes)) }
+}
