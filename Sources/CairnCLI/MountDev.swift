@@ -28,7 +28,10 @@ enum DevMount {
     }
     let pid = try cluster.spawn(
       name: processName,
-      arguments: ["mount", "demo", path, "--foreground", "--meta", meta, "--cache-dir", cluster.directory + "/mount-cache"])
+      arguments: [
+        "mount", "demo", path, "--foreground", "--meta", meta, "--cache-dir", cluster.directory + "/mount-cache",
+        "--metadata-cache-dir", cluster.directory + "/metadata-cache",
+      ])
     try await MountProcess.waitMounted(path, pid: pid, logPath: cluster.logDirectory + "/\(processName).log")
   }
 

@@ -87,9 +87,11 @@ class MountTestCase: XCTestCase {
     let mountpoint = scratch + "/" + (name ?? "mnt\(mounts.count)")
     try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
     let cache = cacheDirectory ?? scratch + "/cache-\(mounts.count)"
+    // The node metadata cache (degraded mode) stays inside the test's scratch directory.
+    let nodeCache = extra.contains("--metadata-cache-dir") ? [] : ["--metadata-cache-dir", scratch + "/node-cache"]
     let pid = Spawn.start(
       TestCluster.binary,
-      ["mount", volume, mountpoint, "--foreground", "--cache-dir", cache, "--meta", cluster.metaAddress] + extra,
+      ["mount", volume, mountpoint, "--foreground", "--cache-dir", cache, "--meta", cluster.metaAddress] + nodeCache + extra,
       logPath: cache + ".log")
     let m = MountedVolume(volume: volume, mountpoint: mountpoint, cacheDirectory: cache, pid: pid)
     mounts.append(m)

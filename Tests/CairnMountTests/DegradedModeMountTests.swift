@@ -1,0 +1,172 @@
+import Foundation
+import XCTest
+
+/// Degraded mode on real processes and real FUSE mounts: every metadata server is killed (-9)
+/// while mounts run; reads, writes, queued commits, a restart of the mount daemon and a new mount
+/// of the cached version keep working; when the metadata servers return, the queued commits land
+/// once each, in order, with their content. With `--degraded off` the same outage fails fast.
+final class DegradedModeMountTests: MountTestCase {
+  var nodeCache: String { scratch + "/node-cache" }
+
+  /// A mount in degraded mode sharing this test's node metadata cache.
+  @discardableResult
+  func degradedMount(name: String, cache: String? = nil, extra: [String] = []) throws -> MountedVolume {
+    try mount(name: name, cacheDirectory: cache, extra: ["--metadata-cache-dir", nodeCache] + extra)
+  }
+
+  func status(_ m: MountedVolume) throws -> [String: Any] {
+    let r = cluster.cairn(["status", m.mountpoint, "--json"])
+    XCTAssertEqual(r.status, 0, r.err)
+    return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+  }
+
+  func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+  func seedVolume() throws -> Int {
+    let local = scratch + "/seed"
+    try sh(
+      """
+      mkdir -p data/sub other
+      head -c 300000 /dev/urandom > data/a.bin
+      echo bee > data/sub/b.txt
+      echo sea > other/c.txt
+      """, in: try makeDirectory(local))
+    try cairnOK(["volume", "put", "demo", local + "/data", "/data"])
+    try cairnOK(["volume", "put", "demo", local + "/other", "/other"])
+    let history = try JSONSerialization.jsonObject(with: Data(try cairnOK(["volume", "history", "demo", "--json"]).utf8))
+    return try XCTUnwrap((history as? [[String: Any]])?.first?["version"] as? Int)
+  }
+
+  func makeDirectory(_ path: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  func testMountsKeepWorkingWhileEveryMetadataServerIsDownAndQueuedCommitsLandOnceInOrder() throws {
+    let base = try seedVolume()
+    let original = try XCTUnwrap(FileManager.default.contents(atPath: scratch + "/seed/data/a.bin"))
+    let m0Cache = scratch + "/cache-m0"
+    var m0 = try degradedMount(name: "m0", cache: m0Cache)
+    XCTAssertEqual(FileManager.default.contents(atPath: m0.path("data/a.bin")), original)
+    XCTAssertEqual(read(m0.path("data/sub/b.txt")), "bee\n")
+    XCTAssertEqual(try status(m0)["connection"] as? String, "connected")
+
+    let servers = cluster.killMetadataServers()
+    XCTAssertFalse(servers.isEmpty, "no metadata server found in \(cluster.pids())")
+
+    // Reads of what the mount has seen keep working; a never-listed directory fails at once.
+    XCTAssertEqual(FileManager.default.contents(atPath: m0.path("data/a.bin")), original)
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: m0.path("data/sub")), ["b.txt"])
+    let started = Date()
+    let ls = Spawn.run("/bin/ls", [m0.path("other")])
+    XCTAssertNotEqual(ls.status, 0)
+    XCTAssertTrue(ls.err.contains("Input/output error"), ls.err)
+    XCTAssertLessThan(Date().timeIntervalSince(started), 5, "a never-seen directory fails fast, it does not hang")
+    XCTAssertTrue(m0.log.contains("not in this node's metadata cache"), "the failure is logged clearly")
+    var s = try status(m0)
+    XCTAssertEqual(s["connection"] as? String, "degraded")
+    XCTAssertNotNil(s["degradedSince"] as? String)
+    XCTAssertNotNil(s["lastError"] as? String)
+
+    // Writes are staged; commits are queued (exit 9) in order.
+    try sh("echo one > data/new.txt", in: m0.mountpoint)
+    var r = cluster.cairn(["commit", m0.mountpoint, "-m", "first"])
+    XCTAssertEqual(r.status, 9, "queued: \(r.out) \(r.err)")
+    XCTAssertTrue(r.out.hasPrefix("queued:"), r.out)
+    try sh("echo two > data/new.txt && echo second > data/second.txt", in: m0.mountpoint)
+    r = cluster.cairn(["commit", m0.mountpoint, "-m", "second"])
+    XCTAssertEqual(r.status, 9, r.err)
+    XCTAssertEqual(try status(m0)["queuedCommits"] as? Int, 2)
+
+    // The mount daemon dies; its replacement starts from the node cache with the queue intact.
+    kill(m0.pid, SIGKILL)
+    m0.wait()
+    Self.forceUnmount(m0.mountpoint)
+    m0 = try degradedMount(name: "m0", cache: m0Cache)
+    s = try status(m0)
+    XCTAssertEqual(s["queuedCommits"] as? Int, 2)
+    XCTAssertEqual(s["connection"] as? String, "degraded")
+    XCTAssertEqual(read(m0.path("data/new.txt")), "two\n")
+    XCTAssertEqual(read(m0.path("data/second.txt")), "second\n")
+    XCTAssertEqual(FileManager.default.contents(atPath: m0.path("data/a.bin")), original)
+
+    // A new mount of the cached version starts (blocks come from the chunk servers, still up).
+    let m1 = try degradedMount(name: "m1")
+    s = try status(m1)
+    XCTAssertEqual(s["pinnedVersion"] as? Int, base)
+    XCTAssertTrue((s["versionSource"] as? String)?.contains("node metadata cache") == true, "\(s)")
+    XCTAssertEqual(FileManager.default.contents(atPath: m1.path("data/a.bin")), original)
+
+    // The cluster returns: the queue drains, in order, once each.
+    cluster.restart(servers)
+    try cluster.waitUntil("the queue to drain", timeout: 40) { try self.status(m0)["queuedCommits"] as? Int == 0 }
+    s = try status(m0)
+    XCTAssertEqual(s["connection"] as? String, "connected")
+    XCTAssertEqual(s["pinnedVersion"] as? Int, base + 2)
+    let history = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(try cairnOK(["volume", "history", "demo", "--json"]).utf8)) as? [[String: Any]])
+    XCTAssertEqual(history.first?["version"] as? Int, base + 2, "exactly two new versions")
+    XCTAssertEqual(history.prefix(2).compactMap { $0["message"] as? String }, ["second", "first"])
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/new.txt", "-", "--version", "\(base + 1)"]), "one\n")
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/new.txt", "-"]), "two\n")
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/second.txt", "-"]), "second\n")
+    XCTAssertEqual(try unmount(m0), 0)
+    XCTAssertEqual(try unmount(m1), 0)
+  }
+
+  func testWithDegradedModeOffTheOutageFailsFast() throws {
+    _ = try seedVolume()
+    let m = try degradedMount(name: "spof", extra: ["--degraded", "off"])
+    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
+    _ = cluster.killMetadataServers()
+    let started = Date()
+    let ls = Spawn.run("/bin/ls", [m.path("other")])
+    XCTAssertTrue(ls.err.contains("Input/output error"), ls.err)
+    try sh("echo lost > data/x.txt", in: m.mountpoint)
+    let r = cluster.cairn(["commit", m.mountpoint])
+    XCTAssertEqual(r.status, 5, "unavailable, not queued: \(r.out) \(r.err)")
+    XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+    let s = try status(m)
+    XCTAssertEqual(s["connection"] as? String, "unreachable")
+    XCTAssertEqual(s["queuedCommits"] as? Int, 0)
+    let mountpoint = try makeDirectory(scratch + "/spof2")
+    let second = cluster.cairn(
+      ["mount", "demo", mountpoint, "--degraded", "off", "--cache-dir", scratch + "/cache-spof2", "--meta", cluster.metaAddress])
+    XCTAssertNotEqual(second.status, 0, "a new mount cannot start without the metadata service")
+    XCTAssertFalse(Self.isMounted(mountpoint))
+  }
+}
+
+extension TestCluster {
+  /// A killed server and the command line that starts it again.
+  struct StoppedServer {
+    var name: String
+    var arguments: [String]
+  }
+
+  /// SIGKILLs every metadata server (`pids/meta*.pid`) and waits until each is gone.
+  func killMetadataServers() -> [StoppedServer] {
+    var stopped: [StoppedServer] = []
+    for (name, pid) in pids() where name.hasPrefix("meta") {
+      guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+      let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+      kill(pid, SIGKILL)
+      for _ in 0..<250 {
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+        if state == nil || state == "Z" { break }
+        usleep(20_000)
+      }
+      stopped.append(StoppedServer(name: name, arguments: arguments))
+    }
+    return stopped
+  }
+
+  /// Starts killed servers again with their own command lines (same data directories and ports).
+  func restart(_ servers: [StoppedServer]) {
+    for server in servers {
+      guard let executable = server.arguments.first else { continue }
+      let pid = Spawn.start(executable, Array(server.arguments.dropFirst()), logPath: directory + "/logs/\(server.name).log")
+      try? "\(pid)\n".write(toFile: directory + "/pids/\(server.name).pid", atomically: true, encoding: .utf8)
+    }
+  }
+}
