@@ -25,6 +25,13 @@ struct DegradedOptions: ParsableArguments {
   }
 
   var isEnabled: Bool { degraded == "on" }
+
+  /// The same options for a `cairn mount` this process starts.
+  var mountArguments: [String] {
+    var out = ["--degraded", degraded, "--metadata-cache-mib", "\(metadataCacheMiB)"]
+    if let metadataCacheDir { out += ["--metadata-cache-dir", cacheDirectory] }
+    return out
+  }
   var cacheDirectory: String {
     metadataCacheDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? MetadataCache.defaultDirectory
   }
@@ -51,7 +58,7 @@ enum DegradedMode {
   }
 
   /// Starts the degraded-mode thread: probes and queue replay (`VolumeFS.runDegradedModeLoop`),
-  /// and a refresh of the cached chunk server list every few seconds while connected.
+  /// and a refresh of the cached chunk server list every 30 s while connected.
   static func start(fs: VolumeFS, client: CairnClient, cache: MetadataCache, stopping: StopFlag) {
     let refresher = ServerListRefresher(client: client, cache: cache)
     Thread.detachNewThread {
@@ -60,7 +67,7 @@ enum DegradedMode {
     Thread.detachNewThread {
       while !stopping.isSet {
         if fs.isMetadataConnected { refresher.refresh() }
-        for _ in 0..<20 where !stopping.isSet { Thread.sleep(forTimeInterval: 0.25) }
+        for _ in 0..<Int(ServerListRefresher.periodSeconds * 4) where !stopping.isSet { Thread.sleep(forTimeInterval: 0.25) }
       }
     }
   }
@@ -81,6 +88,8 @@ enum DegradedMode {
 
 /// Keeps the node cache's chunk server list current.
 final class ServerListRefresher: @unchecked Sendable {
+  /// Seconds between refreshes while connected (and one at every reconnection).
+  static let periodSeconds = 30.0
   let client: CairnClient
   let cache: MetadataCache
   private let lock = NSLock()

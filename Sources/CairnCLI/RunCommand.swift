@@ -21,6 +21,7 @@ struct RunCommand: AsyncParsableCommand {
   @Option(name: [.customShort("v"), .customLong("volume")], help: "VOLUME:/PATH (repeatable).") var volumes: [String] = []
   @Flag(help: "Mount every volume read-only (nothing is committed).") var readOnly = false
   @Option(help: "Also commit every N seconds while the command runs.") var commitInterval: Double?
+  @OptionGroup var degradedOptions: DegradedOptions
   @Argument(parsing: .captureForPassthrough, help: "The command, after '--'.") var command: [String] = []
 
   var program: [String] { command.first == "--" ? Array(command.dropFirst()) : command }
@@ -97,6 +98,7 @@ struct RunCommand: AsyncParsableCommand {
       var arguments = ["mount", spec.volume, spec.path, "--foreground", "--cache-dir", cache, "--meta", meta]
       if readOnly { arguments.append("--read-only") }
       if let commitInterval { arguments += ["--commit-interval", "\(commitInterval)"] }
+      arguments += degradedOptions.mountArguments
       do throws(CairnError) {
         let pid = try MountProcess.spawn(arguments: arguments, logPath: cache + "/mount.log", newSession: true)
         daemons.append((spec.volume, spec.path, cache, pid))

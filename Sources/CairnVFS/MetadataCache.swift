@@ -142,10 +142,10 @@ public final class MetadataCache: @unchecked Sendable {
   }
 
   /// Removes the least recently written version directories (not pinned ones) until `incoming`
-  /// more bytes fit under the bound.
+  /// more bytes fit under 90 % of the bound (so a full cache is not scanned on every write).
   private func makeRoom(for incoming: Int) {
     lock.lock()
-    let needed = totalBytes + incoming - limitBytes
+    let needed = totalBytes + incoming > limitBytes ? totalBytes + incoming - limitBytes / 10 * 9 : 0
     let keep = pinned
     lock.unlock()
     guard needed > 0 else { return }

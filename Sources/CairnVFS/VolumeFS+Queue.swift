@@ -67,12 +67,17 @@ extension VolumeFS {
       let queued = queue.count
       let lastKey = queue.last?.key
       let hasOps = !ops.isEmpty
+      let base = version
       let pendingKey = pendingCommit?.opCount == ops.count ? pendingCommit?.key : nil
       lock.unlock()
-      if queued > 0, let lastKey {
-        guard hasOps else { return .queued(position: queued, key: lastKey) }
+      guard hasOps else { return lastKey.map { .queued(position: queued, key: $0) } ?? .committed(version: base) }
+      // Behind queued commits, or with the service known to be unreachable: queue at once
+      // (trying would only wait out timeouts).
+      if queued > 0 || (config.isDegradedModeEnabled && !isMetadataConnected) {
         let key = pendingKey ?? UUID().uuidString
-        return .queued(position: try queueStaged(message: message, mode: mode, key: key), key: key)
+        let position = try queueStaged(message: message, mode: mode, key: key)
+        setLastCommitError("queued: the metadata service is unreachable")
+        return .queued(position: position, key: key)
       }
       do throws(VFSError) {
         let v = try commitExclusive(message: message, mode: mode)

@@ -77,6 +77,8 @@ final class DegradedModeMountTests: MountTestCase {
     r = cluster.cairn(["commit", m0.mountpoint, "-m", "second"])
     XCTAssertEqual(r.status, 9, r.err)
     XCTAssertEqual(try status(m0)["queuedCommits"] as? Int, 2)
+    let control = Spawn.run("/bin/bash", ["-c", "echo commit > \(m0.path(".cairn/control"))"])
+    XCTAssertTrue(control.err.contains("Operation now in progress"), "queued, via the control file: \(control.err)")
 
     // The mount daemon dies; its replacement starts from the node cache with the queue intact.
     kill(m0.pid, SIGKILL)
@@ -112,6 +114,30 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/second.txt", "-"]), "second\n")
     XCTAssertEqual(try unmount(m0), 0)
     XCTAssertEqual(try unmount(m1), 0)
+  }
+
+  func testStalledMetadataServersAreNoticedAndNothingHangs() throws {
+    let base = try seedVolume()
+    let m = try degradedMount(name: "stall", extra: ["--timeout", "2"])
+    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
+    let paused = cluster.pids().filter { $0.key.hasPrefix("meta") }.map(\.value)
+    XCTAssertFalse(paused.isEmpty)
+    for pid in paused { kill(pid, SIGSTOP) }
+    defer { for pid in paused { kill(pid, SIGCONT) } }
+    var started = Date()
+    let ls = Spawn.run("/bin/ls", [m.path("other")])
+    XCTAssertTrue(ls.err.contains("Input/output error"), ls.err)
+    XCTAssertLessThan(Date().timeIntervalSince(started), 10, "a stalled service costs one request timeout, not a hang")
+    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
+    try sh("echo stalled > data/sub/new.txt", in: m.mountpoint)
+    started = Date()
+    let r = cluster.cairn(["commit", m.mountpoint, "-m", "during the stall"])
+    XCTAssertEqual(r.status, 9, r.out + r.err)
+    XCTAssertLessThan(Date().timeIntervalSince(started), 10, "a known outage queues at once")
+    XCTAssertEqual(try status(m)["connection"] as? String, "degraded")
+    for pid in paused { kill(pid, SIGCONT) }
+    try cluster.waitUntil("the queue to drain", timeout: 40) { try self.status(m)["queuedCommits"] as? Int == 0 }
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/sub/new.txt", "-", "--version", "\(base + 1)"]), "stalled\n")
   }
 
   func testWithDegradedModeOffTheOutageFailsFast() throws {
