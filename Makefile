@@ -1,11 +1,11 @@
 # Cairn — see README.md. `make run` starts a local cluster; `make test` runs every test.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := librocksdb-dev libfuse3-dev libzstd-dev libssl-dev fuse3 pkg-config iptables iproute2 xfsprogs bc
+APT_PACKAGES := librocksdb-dev libfuse3-dev libzstd-dev libssl-dev fuse3 pkg-config iptables iproute2 xfsprogs bc faketime libfaketime
 DEBUG_BIN := .build/debug/cairn
 RELEASE_BIN := .build/release/cairn
 
-.PHONY: all deps build release run stop test test-unit test-integration soak bench format lint clean
+.PHONY: all deps build release run stop test test-unit test-integration soak chaos bench format lint clean
 
 all: build
 
@@ -44,6 +44,12 @@ test: deps
 soak: deps
 	$(SWIFT) build --build-tests
 	CAIRN_SIM_SEEDS=200000 $(SWIFT) test --skip-build --filter CairnRaftTests
+
+## chaos: every scenario in scenarios/ at full length on both topologies (reports in chaos-reports/);
+## prints a scenario x topology table. Expected: every scenario FAILS on spof and PASSES on ha.
+chaos: deps
+	$(SWIFT) build
+	./scripts/chaos-all.sh $(DEBUG_BIN)
 
 ## bench: release benchmarks; results are printed and appended to benchmarks/results/.
 bench: release

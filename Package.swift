@@ -96,7 +96,8 @@ let package = Package(
     .target(
       name: "CairnChaosRunner",
       dependencies: [
-        "CairnChaos", "CairnClient", "CairnCore", "CairnWire", "CairnTransport",
+        "CairnChaos", "CairnClient", "CairnCore", "CairnWire", "CairnTransport", "CairnVFS",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],

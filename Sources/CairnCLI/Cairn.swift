@@ -13,7 +13,7 @@ public struct Cairn: AsyncParsableCommand {
         cairn volume history demo            show versions
       """,
     version: "0.1.0",
-    subcommands: [VolumeCommand.self, DevCommand.self, ClusterCommand.self, MetaCommand.self, ChunkCommand.self, MountCommand.self, CommitCommand.self, ReloadCommand.self, StatusCommand.self, UnmountCommand.self, RunCommand.self])
+    subcommands: [VolumeCommand.self, DevCommand.self, ClusterCommand.self, MetaCommand.self, ChunkCommand.self, MountCommand.self, CommitCommand.self, ReloadCommand.self, StatusCommand.self, UnmountCommand.self, RunCommand.self, ChaosCommand.self])
 
   public init() {}
 }

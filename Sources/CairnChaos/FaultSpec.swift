@@ -60,10 +60,6 @@ public struct FaultSpec: Sendable, Equatable {
   func scaled(by factor: Double) -> FaultSpec {
     var copy = self
     copy.atSeconds = atSeconds * factor
-    copy.durationSeconds = durationSeconds.map { $0 * factor }
-    copy.restartAfterSeconds = restartAfterSeconds.map { $0 * factor }
-    copy.intervalSeconds = intervalSeconds * factor
-    copy.upSeconds = max(0.5, upSeconds * factor)
     return copy
   }
 

@@ -33,14 +33,20 @@ public struct Scenario: Sendable, Equatable {
     self.deadlines = deadlines
   }
 
-  /// The scenario with every time scaled to `seconds` of run (for the short CI variant).
+  /// The short variant: fault and storm start times scaled to `seconds` of run; each fault keeps
+  /// its own length (a 6 s stall must stay longer than the deadlines it tests), and the run is
+  /// stretched if a fault would otherwise end less than 5 s before its end.
   public func scaled(toDuration seconds: Double) -> Scenario {
     precondition(seconds > 0 && durationSeconds > 0, "durations must be positive")
-    let factor = seconds / durationSeconds
+    let factor = min(1, seconds / durationSeconds)
     var copy = self
-    copy.durationSeconds = seconds
     copy.faults = faults.map { $0.scaled(by: factor) }
-    copy.workload.storms = workload.storms.map { MountStorm(atSeconds: $0.atSeconds * factor, mounts: $0.mounts, fuseMounts: $0.fuseMounts) }
+    copy.workload.storms = workload.storms.map {
+      MountStorm(atSeconds: $0.atSeconds * factor, mounts: $0.mounts, fuseMounts: $0.fuseMounts)
+    }
+    let steps = FaultSchedule.steps(for: copy, topology: .ha) + FaultSchedule.steps(for: copy, topology: .spof)
+    let lastFault = steps.map(\.time).max() ?? 0
+    copy.durationSeconds = max(seconds, lastFault + 5)
     return copy
   }
 }

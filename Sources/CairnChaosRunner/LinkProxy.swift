@@ -1,8 +1,10 @@
 import CairnChaos
 import CairnCore
 import Foundation
-import NIOCore
-import NIOPosix
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// How one link's traffic is treated right now. `up` is what the connecting node sends, `down`
 /// what it receives.
@@ -16,9 +18,10 @@ struct LinkConditions: Sendable, Equatable {
 }
 
 /// A TCP proxy the harness puts on one link between two nodes (`from` connects through it to
-/// `to`). It can hold traffic in either direction (a partition: bytes are kept, as TCP would keep
+/// `to`). It can hold traffic in either direction (a partition: bytes are kept, as TCP keeps
 /// retransmitting them, and delivered when the link heals), delay it, or lose segments (each loss
-/// holds the stream for a retransmission timeout: 200 ms, doubling while losses repeat).
+/// holds the stream for a retransmission timeout: 200 ms, doubling while losses repeat, as TCP
+/// does). Plain blocking sockets, two threads per direction of each connection.
 final class LinkProxy: @unchecked Sendable {
   let from: String
   let to: String
@@ -26,10 +29,11 @@ final class LinkProxy: @unchecked Sendable {
   let targetPort: Int
   private let lock = NSLock()
   private var conditions = LinkConditions.normal
-  private var pipes: [ObjectIdentifier: ProxyPipe] = [:]
-  private var serverChannel: (any Channel)?
-  private let seed: UInt64
-  /// Most bytes held per direction of one connection; past it the connection is closed (as TCP
+  private var pumps: [ObjectIdentifier: Pump] = [:]
+  private var listenFd: Int32 = -1
+  private var seed: UInt64
+  private var isStopped = false
+  /// Most bytes held per direction of one connection; past it the connection is reset (as TCP
   /// would give up).
   static let maxHeldBytes = 64 << 20
 
@@ -44,165 +48,250 @@ final class LinkProxy: @unchecked Sendable {
   var current: LinkConditions { lock.withLock { conditions } }
 
   func set(_ change: (inout LinkConditions) -> Void) {
-    let all: [ProxyPipe] = lock.withLock {
+    let all: [Pump] = lock.withLock {
       change(&conditions)
-      return Array(pipes.values)
+      return Array(pumps.values)
     }
-    for pipe in all { pipe.eventLoop.execute { pipe.drain() } }
+    for pump in all { pump.wake() }
   }
 
-  func start(group: any EventLoopGroup) async throws(CairnError) {
-    let target = targetPort
-    do {
-      serverChannel = try await ServerBootstrap(group: group)
-        .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-        .childChannelOption(ChannelOptions.autoRead, value: false)
-        .childChannelInitializer { [self] child in
-          let up = ProxyPipe(link: self, direction: .up, eventLoop: child.eventLoop, seed: self.nextSeed())
-          let down = ProxyPipe(link: self, direction: .down, eventLoop: child.eventLoop, seed: self.nextSeed())
-          up.closeOther = { [weak down] in down?.closeOutput() }
-          down.closeOther = { [weak up] in up?.closeOutput() }
-          return child.pipeline.addHandler(ProxyReader(pipe: up)).flatMap {
-            ClientBootstrap(group: child.eventLoop)
-              .channelInitializer { $0.pipeline.addHandler(ProxyReader(pipe: down)) }
-              .connectTimeout(.seconds(3))
-              .connect(host: "127.0.0.1", port: target)
-          }.map { upstream in
-            up.output = upstream
-            down.output = child
-            self.register(up)
-            self.register(down)
-            child.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in child.read() }
-          }.flatMapErrorThrowing { error in
-            child.close(promise: nil)
-            throw error
-          }
-        }
-        .bind(host: "127.0.0.1", port: listenPort).get()
-    } catch {
-      throw CairnError(.unavailable, "cannot start the proxy \(from)→\(to) on port \(listenPort): \(error)")
+  func start() throws(CairnError) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var addr = Self.loopback(port: listenPort)
+    let bound = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
+    guard fd >= 0, bound == 0, listen(fd, 128) == 0 else {
+      if fd >= 0 { close(fd) }
+      throw CairnError(.unavailable, "cannot start the proxy \(from)→\(to) on port \(listenPort): \(String(cString: strerror(errno)))")
+    }
+    listenFd = fd
+    let thread = Thread { [self] in acceptLoop(fd) }
+    thread.start()
   }
 
-  func stop() async {
-    try? await serverChannel?.close()
-    let all = lock.withLock { Array(pipes.values) }
-    for pipe in all { pipe.eventLoop.execute { pipe.closeOutput() } }
-  }
-
-  private var seedCounter: UInt64 = 0
-  private func nextSeed() -> UInt64 {
-    lock.withLock {
-      seedCounter += 1
-      return seed &+ seedCounter &* 0x9E37_79B9
+  private func acceptLoop(_ fd: Int32) {
+    while true {
+      let client = accept(fd, nil, nil)
+      if client < 0 {
+        if errno == EINTR { continue }
+        return
+      }
+      if lock.withLock({ isStopped }) {
+        close(client)
+        return
+      }
+      Thread { [self] in connect(client) }.start()
     }
   }
 
-  func register(_ pipe: ProxyPipe) { lock.withLock { pipes[ObjectIdentifier(pipe)] = pipe } }
-  func unregister(_ pipe: ProxyPipe) { _ = lock.withLock { pipes.removeValue(forKey: ObjectIdentifier(pipe)) } }
-}
-
-/// One direction of one proxied connection. Confined to its event loop.
-final class ProxyPipe: @unchecked Sendable {
-  enum Direction { case up, down }
-  unowned let link: LinkProxy
-  let direction: Direction
-  let eventLoop: any EventLoop
-  var output: (any Channel)?
-  var closeOther: (() -> Void)?
-  private var queue: [(at: NIODeadline, bytes: ByteBuffer)] = []
-  private var head = 0
-  private var heldBytes = 0
-  private var lastAt = NIODeadline.uptimeNanoseconds(0)
-  private var scheduled: Scheduled<Void>?
-  private var consecutiveLosses = 0
-  private var random: CairnChaos.SeededRandom
-  private var closing = false
-
-  init(link: LinkProxy, direction: Direction, eventLoop: any EventLoop, seed: UInt64) {
-    self.link = link
-    self.direction = direction
-    self.eventLoop = eventLoop
-    self.random = CairnChaos.SeededRandom(seed: seed)
-  }
-
-  func push(_ bytes: ByteBuffer) {
-    let c = link.current
-    var delay = TimeAmount.milliseconds(Int64(c.delayMilliseconds))
-    if c.lossProbability > 0 && random.unit() < c.lossProbability {
-      consecutiveLosses += 1
-      delay = delay + .milliseconds(Int64(200 << min(consecutiveLosses - 1, 4)))
-    } else {
-      consecutiveLosses = 0
+  private func connect(_ client: Int32) {
+    let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = Self.loopback(port: targetPort)
+    let rc = withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    let at = max(NIODeadline.now() + delay, lastAt)
-    lastAt = at
-    queue.append((at, bytes))
-    heldBytes += bytes.readableBytes
-    if heldBytes > LinkProxy.maxHeldBytes {
-      closeOutput()
-      closeOther?()
+    guard rc == 0 else {
+      // The target is down: refuse like it would (close the client's connection).
+      close(upstream)
+      close(client)
       return
     }
-    drain()
+    var one: Int32 = 1
+    for fd in [client, upstream] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+    let connection = ProxyConnection(client: client, upstream: upstream)
+    let seeds: (UInt64, UInt64) = lock.withLock {
+      seed = seed &+ 0x9E37_79B9_7F4A_7C15
+      return (seed, seed ^ 0x5555)
+    }
+    let up = Pump(link: self, isUp: true, source: client, destination: upstream, connection: connection, seed: seeds.0)
+    let down = Pump(link: self, isUp: false, source: upstream, destination: client, connection: connection, seed: seeds.1)
+    lock.withLock {
+      pumps[ObjectIdentifier(up)] = up
+      pumps[ObjectIdentifier(down)] = down
+    }
+    up.start()
+    down.start()
   }
 
-  /// Sends what is due unless this direction is blocked; schedules itself for the rest.
-  func drain() {
-    guard let output, !closing else { return }
-    let c = link.current
-    let blocked = direction == .up ? c.isUpBlocked : c.isDownBlocked
-    if blocked { return }
-    let now = NIODeadline.now()
-    var wrote = false
-    while head < queue.count, queue[head].at <= now {
-      heldBytes -= queue[head].bytes.readableBytes
-      output.write(queue[head].bytes, promise: nil)
-      head += 1
-      wrote = true
+  func finished(_ pump: Pump) { _ = lock.withLock { pumps.removeValue(forKey: ObjectIdentifier(pump)) } }
+
+  func stop() {
+    let all: [Pump] = lock.withLock {
+      isStopped = true
+      return Array(pumps.values)
     }
-    if head > 1024 && head * 2 > queue.count {
-      queue.removeFirst(head)
-      head = 0
+    if listenFd >= 0 {
+      shutdown(listenFd, Int32(SHUT_RDWR))
+      close(listenFd)
+      listenFd = -1
     }
-    if wrote { output.flush() }
-    if head < queue.count && scheduled == nil {
-      scheduled = eventLoop.scheduleTask(deadline: queue[head].at) { [self] in
-        scheduled = nil
-        drain()
+    for pump in all { pump.connection.reset() }
+  }
+
+  static func loopback(port: Int) -> sockaddr_in {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+    return addr
+  }
+}
+
+/// The two sockets of one proxied connection; closed once both directions are done.
+final class ProxyConnection: @unchecked Sendable {
+  let client: Int32
+  let upstream: Int32
+  private let lock = NSLock()
+  private var finishedDirections = 0
+  private var isReset = false
+
+  init(client: Int32, upstream: Int32) {
+    self.client = client
+    self.upstream = upstream
+  }
+
+  /// Tears both sockets down (wakes blocked readers and writers).
+  func reset() {
+    lock.withLock { isReset = true }
+    shutdown(client, Int32(SHUT_RDWR))
+    shutdown(upstream, Int32(SHUT_RDWR))
+  }
+
+  var wasReset: Bool { lock.withLock { isReset } }
+
+  func directionFinished() {
+    let both = lock.withLock { () -> Bool in
+      finishedDirections += 1
+      return finishedDirections == 2
+    }
+    if both {
+      close(client)
+      close(upstream)
+    }
+  }
+}
+
+/// One direction of one connection: a reader thread queues what arrives with the time it may
+/// be delivered; a writer thread delivers it in order, unless the direction is blocked.
+final class Pump: @unchecked Sendable {
+  unowned let link: LinkProxy
+  let isUp: Bool
+  let source: Int32
+  let destination: Int32
+  let connection: ProxyConnection
+  private let condition = NSCondition()
+  private var queue: [(at: ContinuousClock.Instant, bytes: [UInt8])] = []
+  private var heldBytes = 0
+  private var lastAt = ContinuousClock.now
+  private var sourceEnded = false
+  private var consecutiveLosses = 0
+  private var random: CairnChaos.SeededRandom
+
+  init(link: LinkProxy, isUp: Bool, source: Int32, destination: Int32, connection: ProxyConnection, seed: UInt64) {
+    self.link = link
+    self.isUp = isUp
+    self.source = source
+    self.destination = destination
+    self.connection = connection
+    random = CairnChaos.SeededRandom(seed: seed)
+  }
+
+  func start() {
+    Thread { [self] in readLoop() }.start()
+    Thread { [self] in writeLoop() }.start()
+  }
+
+  func wake() {
+    condition.lock()
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  private func readLoop() {
+    var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    while true {
+      let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      condition.lock()
+      if n <= 0 {
+        sourceEnded = true
+        condition.broadcast()
+        condition.unlock()
+        return
+      }
+      let c = link.current
+      var delay = Duration.milliseconds(c.delayMilliseconds)
+      if c.lossProbability > 0 && random.unit() < c.lossProbability {
+        consecutiveLosses += 1
+        delay += .milliseconds(200 << min(consecutiveLosses - 1, 4))
+      } else {
+        consecutiveLosses = 0
+      }
+      let at = max(ContinuousClock.now + delay, lastAt)
+      lastAt = at
+      queue.append((at, Array(buffer[0..<n])))
+      heldBytes += n
+      let overflow = heldBytes > LinkProxy.maxHeldBytes
+      condition.broadcast()
+      condition.unlock()
+      if overflow {
+        connection.reset()
+        return
       }
     }
   }
 
-  func closeOutput() {
-    guard !closing else { return }
-    closing = true
-    scheduled?.cancel()
-    output?.close(promise: nil)
-    link.unregister(self)
+  private func writeLoop() {
+    defer {
+      link.finished(self)
+      connection.directionFinished()
+    }
+    while true {
+      condition.lock()
+      var next: [UInt8]?
+      while next == nil {
+        if connection.wasReset {
+          condition.unlock()
+          return
+        }
+        let c = link.current
+        let blocked = isUp ? c.isUpBlocked : c.isDownBlocked
+        if let head = queue.first, !blocked {
+          let now = ContinuousClock.now
+          if head.at <= now {
+            next = queue.removeFirst().bytes
+            heldBytes -= next?.count ?? 0
+            break
+          }
+          let wait = head.at - now
+          _ = condition.wait(until: Date().addingTimeInterval(Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)))
+        } else if queue.isEmpty && sourceEnded {
+          condition.unlock()
+          shutdown(destination, Int32(SHUT_WR))
+          return
+        } else {
+          _ = condition.wait(until: Date().addingTimeInterval(0.5))
+        }
+      }
+      condition.unlock()
+      guard let bytes = next, writeAll(bytes) else {
+        connection.reset()
+        return
+      }
+    }
   }
-}
 
-/// Reads one side of a proxied connection into its pipe.
-final class ProxyReader: ChannelInboundHandler, @unchecked Sendable {
-  typealias InboundIn = ByteBuffer
-  let pipe: ProxyPipe
-
-  init(pipe: ProxyPipe) { self.pipe = pipe }
-
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    pipe.push(unwrapInboundIn(data))
-  }
-
-  func channelInactive(context: ChannelHandlerContext) {
-    // Deliver what may still go, then close the other side.
-    pipe.drain()
-    pipe.closeOther?()
-    pipe.closeOutput()
-    context.fireChannelInactive()
-  }
-
-  func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    context.close(promise: nil)
+  private func writeAll(_ bytes: [UInt8]) -> Bool {
+    var done = 0
+    while done < bytes.count {
+      let n = bytes.withUnsafeBytes { send(destination, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { return false }
+      done += n
+    }
+    return true
   }
 }

@@ -1,19 +1,13 @@
 import CairnChaos
 import CairnCore
-import NIOCore
-import NIOPosix
 
 /// Every proxied link of a chaos cluster, by (from, to) node name, and the partitions, delays
 /// and losses set on them.
 final class ProxyNetwork: @unchecked Sendable {
   private(set) var links: [String: LinkProxy] = [:]
-  let group: MultiThreadedEventLoopGroup
   private let seed: UInt64
 
-  init(seed: UInt64) {
-    self.seed = seed
-    group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-  }
+  init(seed: UInt64) { self.seed = seed }
 
   static func key(_ from: String, _ to: String) -> String { "\(from)>\(to)" }
 
@@ -21,7 +15,7 @@ final class ProxyNetwork: @unchecked Sendable {
   func add(from: String, to: String, listenPort: Int, targetPort: Int) async throws(CairnError) {
     let link = LinkProxy(
       from: from, to: to, listenPort: listenPort, targetPort: targetPort, seed: seed &+ UInt64(listenPort))
-    try await link.start(group: group)
+    try link.start()
     links[Self.key(from, to)] = link
   }
 
@@ -63,7 +57,6 @@ final class ProxyNetwork: @unchecked Sendable {
   }
 
   func shutdown() async {
-    for l in links.values { await l.stop() }
-    try? await group.shutdownGracefully()
+    for l in links.values { l.stop() }
   }
 }

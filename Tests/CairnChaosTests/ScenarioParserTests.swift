@@ -55,12 +55,17 @@ final class ScenarioParserTests: XCTestCase {
     XCTAssertEqual(s.deadlines.recoverWithinSeconds, 15)
   }
 
-  func testShortVariantScalesTimesButNotDeadlines() throws {
+  func testShortVariantScalesStartTimesButNotFaultLengthsOrDeadlines() throws {
     let s = try ScenarioParser.parse(full, name: "may").scaled(toDuration: 30)
     XCTAssertEqual(s.faults[0].atSeconds, 4)
-    XCTAssertEqual(s.faults[0].restartAfterSeconds, 2)
+    XCTAssertEqual(s.faults[0].restartAfterSeconds, 4)
+    XCTAssertEqual(s.faults[1].atSeconds, 10)
+    XCTAssertEqual(s.faults[1].durationSeconds, 6)
     XCTAssertEqual(s.workload.storms[0].atSeconds, 5)
     XCTAssertEqual(s.deadlines.recoverWithinSeconds, 15)
+    XCTAssertEqual(s.durationSeconds, 30)
+    // A run too short for its faults is stretched to end 5 s after the last step.
+    XCTAssertEqual(try ScenarioParser.parse(full, name: "may").scaled(toDuration: 10).durationSeconds, 20.0 / 6 + 6 + 5, accuracy: 0.001)
   }
 
   func assertRejects(_ text: String, mentioning needle: String, file: StaticString = #filePath, line: UInt = #line) {
