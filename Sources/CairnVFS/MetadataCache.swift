@@ -10,8 +10,10 @@ import Foundation
 /// temporary name and renamed into place, and each starts with the SHA-256 of its payload, so a
 /// torn or damaged file reads as a miss (and is removed), never as wrong metadata.
 ///
-/// Layout: `DIR/volumes/NAME/info`, `DIR/volumes/NAME/ID/VERSION/SHA256(PATH)`, `DIR/KEY` for
-/// other records (the chunk server list). Bounded by `limitBytes`: when a write would pass it,
+/// Layout: `DIR/volumes/NAME/info`, `DIR/volumes/NAME/ID-CREATED/VERSION/SHA256(PATH)`, `DIR/KEY`
+/// for other records (the chunk server list). A volume is identified by its id and its creation
+/// time: ids restart at 1 in every cluster, so two clusters (or a volume deleted and created
+/// again) never share listings. Bounded by `limitBytes`: when a write would pass it,
 /// the least recently written version directories are removed first, never the pinned ones.
 public final class MetadataCache: @unchecked Sendable {
   public let directory: String
@@ -67,7 +69,7 @@ public final class MetadataCache: @unchecked Sendable {
   /// The newest version of the volume whose root listing is cached (what a new mount without an
   /// explicit version pins while the metadata service is unreachable).
   public func newestCachedVersion(of volume: VolumeInfo) -> UInt64? {
-    let dir = volumeDirectory(volume.name.rawValue) + "/\(volume.id)"
+    let dir = volumeDirectory(volume.name.rawValue) + "/" + Self.identity(volume)
     let versions = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap(UInt64.init)
     let rootName = Self.fileName(for: .root)
     return versions.sorted(by: >).first { FileManager.default.fileExists(atPath: dir + "/\($0)/" + rootName) }
@@ -103,8 +105,10 @@ public final class MetadataCache: @unchecked Sendable {
   private func volumeDirectory(_ name: String) -> String { directory + "/volumes/" + name }
 
   private func versionDirectory(_ volume: VolumeInfo, _ version: UInt64) -> String {
-    volumeDirectory(volume.name.rawValue) + "/\(volume.id)/\(version)"
+    volumeDirectory(volume.name.rawValue) + "/" + Self.identity(volume) + "/\(version)"
   }
+
+  static func identity(_ volume: VolumeInfo) -> String { "\(volume.id)-\(volume.createdNanos)" }
 
   private func listingFile(_ volume: VolumeInfo, _ version: UInt64, _ path: VolumePath) -> String {
     versionDirectory(volume, version) + "/" + Self.fileName(for: path)

@@ -201,9 +201,16 @@ extension VolumeFS {
     if let target {
       destination = target
     } else {
+      probeNow()
       destination = try Bridge.wait(timeoutSeconds: config.operationTimeoutSeconds, "reading the head version") {
         [backend] () throws(CairnError) in
         try await backend.volume().headVersion
+      }
+      // In degraded mode `volume()` answers from the node cache: that is not the head.
+      guard isMetadataConnected else {
+        throw VFSError(
+          .unavailable,
+          "cannot reload to the head: the metadata service is unreachable (a version cached on this node can be named with --version)")
       }
     }
     lock.lock()
@@ -355,12 +362,14 @@ extension VolumeFS {
   // MARK: Status and control
 
   public func status() -> MountStatus {
-    let health = backend.health()
+    var health = backend.health()
     var head: UInt64?
     if health?.isConnected != false {
       head = try? Bridge.wait(timeoutSeconds: 3, "reading the head version") { [backend] () throws(CairnError) in
         try await backend.volume().headVersion
       }
+      health = backend.health()
+      if health?.isConnected == false { head = nil }
     }
     let connection: String
     if let health { connection = health.isConnected ? "connected" : "degraded" } else { connection = head == nil ? "unreachable" : "connected" }

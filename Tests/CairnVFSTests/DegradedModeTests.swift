@@ -106,12 +106,24 @@ final class DegradedModeTests: XCTestCase {
     XCTAssertEqual(cache.listing(volume: info, version: 3, path: .root), [entry])
     XCTAssertNil(cache.listing(volume: info, version: 2, path: .root), "another version is another listing")
     XCTAssertEqual(cache.newestCachedVersion(of: info), 3)
-    let file = directory + "/c/volumes/v/7/3/" + BlockAddress.of(Array("/".utf8)).hex
+    let file = directory + "/c/volumes/v/7-0/3/" + BlockAddress.of(Array("/".utf8)).hex
     var bytes = try XCTUnwrap(FileManager.default.contents(atPath: file))
     bytes[bytes.count - 1] ^= 0xff
     try bytes.write(to: URL(fileURLWithPath: file))
     XCTAssertNil(cache.listing(volume: info, version: 3, path: .root), "a damaged listing is never returned")
     XCTAssertFalse(FileManager.default.fileExists(atPath: file), "and it is removed")
+  }
+
+  func testVolumesOfTwoClustersWithTheSameIdDoNotShareListings() throws {
+    let cache = try MetadataCache(directory: directory + "/c")
+    func info(created: Int64) throws -> VolumeInfo {
+      VolumeInfo(
+        name: try VolumeName("demo"), id: 1, headVersion: 2, oldestVersion: 1, settings: VolumeSettings(),
+        createdNanos: created, updatedNanos: 0, fileCount: 0, totalBytes: 0)
+    }
+    cache.saveListing([], volume: try info(created: 1), version: 2, path: .root)
+    XCTAssertNotNil(cache.listing(volume: try info(created: 1), version: 2, path: .root))
+    XCTAssertNil(cache.listing(volume: try info(created: 2), version: 2, path: .root), "another cluster's 'demo'")
   }
 
   func testMetadataCacheEvictsOldVersionsButNotPinnedOnes() throws {
@@ -178,6 +190,20 @@ final class DegradedModeTests: XCTestCase {
     XCTAssertEqual(third.pinnedVersion, 2)
     XCTAssertEqual(try names(third, root), ["f"])
     XCTAssertThrowsError(try open(backend, mount: "m4", version: 1), "version 1 was never listed on this node")
+  }
+
+  func testReloadToTheHeadIsRefusedWhileDegradedButACachedVersionWorks() throws {
+    let backend = FakeBackend()
+    try backend.seed("/f", [1])
+    try backend.seed("/g", [2])
+    let fs = try open(backend)
+    XCTAssertEqual(try fs.reload(to: 2), 2)
+    XCTAssertEqual(try names(fs, root), ["f"])
+    backend.isUnavailable = true
+    XCTAssertThrowsError(try fs.reload()) { XCTAssertEqual(($0 as? VFSError)?.code, .unavailable) }
+    XCTAssertEqual(fs.pinnedVersion, 2)
+    XCTAssertEqual(try fs.reload(to: 3), 3, "version 3 was listed on this node before")
+    XCTAssertEqual(try names(fs, root).sorted(), ["f", "g"])
   }
 
   // MARK: Queued commits
