@@ -64,8 +64,8 @@ let package = Package(
     .target(
       name: "CairnMetaServer",
       dependencies: [
-        "CairnMetadata", "CairnRocksDB", "CairnTransport", "CairnPlacement", "CairnService",
-        .product(name: "Logging", package: "swift-log"),
+        "CairnMetadata", "CairnRocksDB", "CairnTransport", "CairnPlacement", "CairnService", "CairnRaft",
+        "CairnRaftStorage", .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: strict),
     .target(

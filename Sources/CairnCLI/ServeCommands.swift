@@ -15,18 +15,32 @@ struct MetaCommand: AsyncParsableCommand {
 struct MetaServe: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve", abstract: "Serve volume metadata from a RocksDB data directory until SIGTERM.")
-  @Option(help: "TOML config file (keys: data_dir, listen, chunk_down_after_seconds, log_level); flags override it.")
+  @Option(
+    help:
+      "TOML config file (keys: data_dir, listen, chunk_down_after_seconds, log_level, id, peers, join, election_timeout_ms); flags override it."
+  )
   var config: String?
   @Option(help: "Data directory (RocksDB and the server id).") var dataDir: String?
   @Option(help: "Address to listen on, HOST:PORT.") var listen: String?
   @Option(help: "Seconds without a heartbeat before a chunk server counts as down.") var chunkDownAfter: Double?
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+  @Option(help: "This server's member id in its Raft group (with --peers).") var id: UInt64?
+  @Option(help: "Every member of the Raft group, ID=HOST:PORT,… (this one included). Omit for a single server.")
+  var peers: String?
+  @Flag(help: "Join an existing group: wait to be added with 'cairn cluster add-meta' instead of starting a new group.")
+  var join = false
+  @Option(help: "Raft election timeout in milliseconds (default 1000).") var electionTimeoutMs: Int?
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
       var settings = try config.map { path throws(CairnError) in
         try ConfigLoader.load(MetaServerConfig.self, from: path, allowedKeys: MetaServerConfig.keys)
       } ?? MetaServerConfig(dataDir: "", listen: "127.0.0.1:7700")
+      if let id { settings.id = id }
+      if let peers { settings.peers = peers }
+      if join { settings.join = true }
+      if let electionTimeoutMs { settings.electionTimeoutMillis = electionTimeoutMs }
+      _ = try settings.raftConfiguration()
       if let dataDir { settings.dataDir = dataDir }
       if let listen { settings.listen = listen }
       if let chunkDownAfter { settings.chunkDownAfterSeconds = chunkDownAfter }

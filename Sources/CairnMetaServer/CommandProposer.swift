@@ -11,6 +11,22 @@ public protocol CommandProposer: Sendable {
   var isLeader: Bool { get }
   /// The client address of the current leader when known (nil when unknown or this server leads).
   var leaderAddress: String? { get }
+  /// Waits until the local state reflects every write acknowledged before the call (a
+  /// linearizable read point); throws `.notLeader` (with the leader's address in `details`) on a
+  /// replica that cannot tell.
+  func readBarrier() async throws(CairnError)
+}
+
+extension CommandProposer {
+  /// Throws `.notLeader`, with the leader's client address as the first detail when known,
+  /// unless this server leads.
+  public func requireLeader() throws(CairnError) {
+    guard !isLeader else { return }
+    if let leader = leaderAddress {
+      throw CairnError(.notLeader, "this metadata server is not the leader; the leader is \(leader)", details: [leader])
+    }
+    throw CairnError(.notLeader, "this metadata server is not the leader and knows of none (election in progress)")
+  }
 }
 
 /// The single-server proposer: applies commands in order, each durable (synced) before it returns.
@@ -21,6 +37,7 @@ public final class LocalProposer: CommandProposer {
 
   public var isLeader: Bool { true }
   public var leaderAddress: String? { nil }
+  public func readBarrier() async throws(CairnError) {}
 
   public func propose(_ command: MetadataCommand) async throws(CairnError) -> MetadataResult {
     let machine = self.machine

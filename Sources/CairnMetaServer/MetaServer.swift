@@ -1,5 +1,7 @@
 import CairnCore
 import CairnMetadata
+import CairnRaft
+import CairnRaftStorage
 import CairnRocksDB
 import CairnService
 import CairnTransport
@@ -12,6 +14,13 @@ public struct MetaServerConfig: Codable, Sendable {
   public var listen: String
   public var chunkDownAfterSeconds: Double?
   public var logLevel: String?
+  /// Raft (issue "Raft"): this member's id and every member's address, `1=HOST:PORT,2=…`.
+  /// Without `peers` the server runs alone (no Raft log; the single-server topology).
+  public var id: UInt64?
+  public var peers: String?
+  /// Join an existing group (wait to be added with `cairn cluster add-meta`).
+  public var join: Bool?
+  public var electionTimeoutMillis: Int?
 
   public init(dataDir: String, listen: String, chunkDownAfterSeconds: Double? = nil, logLevel: String? = nil) {
     self.dataDir = dataDir
@@ -25,42 +34,109 @@ public struct MetaServerConfig: Codable, Sendable {
     case listen
     case chunkDownAfterSeconds = "chunk_down_after_seconds"
     case logLevel = "log_level"
+    case id
+    case peers
+    case join
+    case electionTimeoutMillis = "election_timeout_ms"
   }
 
-  public static let keys: Set<String> = ["data_dir", "listen", "chunk_down_after_seconds", "log_level"]
+  public static let keys: Set<String> = [
+    "data_dir", "listen", "chunk_down_after_seconds", "log_level", "id", "peers", "join", "election_timeout_ms",
+  ]
+
+  /// The Raft settings, or nil for a single server. Throws for bad or inconsistent values.
+  public func raftConfiguration() throws(CairnError) -> RaftConfiguration? {
+    guard let peers else {
+      if id != nil { throw .invalid("--id needs --peers (every member's ID=HOST:PORT)") }
+      if join == true { throw .invalid("--join needs --id and --peers") }
+      return nil
+    }
+    return try RaftConfiguration(id: id, peers: peers, join: join ?? false, electionTimeoutMillis: electionTimeoutMillis)
+  }
 }
 
-/// A running single metadata server: RocksDB store, state machine and wire server.
+/// A running metadata server: RocksDB store, state machine, wire server and, in a group, the
+/// Raft member that replicates every change.
 public final class MetaServer: Sendable {
   public let server: WireServer
   public let machine: MetadataStateMachine
+  public let service: MetaService
+  let driver: RaftDriver?
+  let peers: PeerRouter?
   let logger: Logger
 
-  private init(server: WireServer, machine: MetadataStateMachine, logger: Logger) {
+  private init(
+    server: WireServer, machine: MetadataStateMachine, service: MetaService, driver: RaftDriver?, peers: PeerRouter?,
+    logger: Logger
+  ) {
     self.server = server
     self.machine = machine
+    self.service = service
+    self.driver = driver
+    self.peers = peers
     self.logger = logger
   }
 
-  /// Opens the store under `config.dataDir` and starts listening.
+  /// Opens the store under `config.dataDir` and starts listening; with `peers`, as a member of a
+  /// Raft group (the Raft log lives in the same RocksDB under its own key prefix).
   public static func start(_ config: MetaServerConfig, logger: Logger) async throws(CairnError) -> MetaServer {
     let listen = try ServerAddress(parsing: config.listen)
+    let raft = try config.raftConfiguration()
     try DataDirectory.prepare(config.dataDir)
     let serverId = try DataDirectory.persistentId(at: config.dataDir + "/server-id")
     let store = try RocksDBStore(path: config.dataDir + "/db")
     let machine = try MetadataStateMachine(store: store)
+    var driver: RaftDriver?
+    var router: PeerRouter?
+    let proposer: any CommandProposer
+    if let raft {
+      let peers = PeerRouter(self: raft.id, logger: logger)
+      let options = RaftOptions(
+        id: NodeID(raft.id), electionTicks: RaftConfiguration.electionTicks,
+        heartbeatTicks: RaftConfiguration.heartbeatTicks, randomSeed: UInt64.random(in: 1...UInt64.max),
+        maxAppendBytes: 1 << 20)
+      let member = try RaftDriver(
+        options: options, log: try RaftLogStore(store: store), machine: machine,
+        bootstrapVoters: raft.join ? [] : raft.peers.keys.map { NodeID($0) }, addresses: raft.peers,
+        tickInterval: raft.tickInterval, logger: logger, send: { peers.send($0) })
+      peers.addresses = { member.addresses }
+      driver = member
+      router = peers
+      proposer = RaftProposer(driver: member)
+    } else {
+      proposer = LocalProposer(machine: machine)
+    }
     let service = MetaService(
-      serverId: serverId, reader: MetadataReader(store: store), proposer: LocalProposer(machine: machine),
+      serverId: serverId, reader: MetadataReader(store: store), proposer: proposer,
       registry: ChunkRegistry(downAfterSeconds: config.chunkDownAfterSeconds ?? 6), clock: SystemClock(),
       logger: logger, appliedIndex: { machine.appliedIndex })
-    let server = try await WireServer.start(at: listen, handler: service, role: "meta", logger: logger)
+    let raftService = driver.map { RaftService(driver: $0, meta: service, logger: logger) }
+    let handler = MetaServerHandler(meta: service, raft: raftService)
+    let server = try await WireServer.start(at: listen, handler: handler, role: "meta", logger: logger)
+    driver?.start()
     logger.info(
       "metadata server listening",
-      metadata: ["address": "\(server.localAddress)", "data_dir": "\(config.dataDir)", "applied": "\(machine.appliedIndex)"])
-    return MetaServer(server: server, machine: machine, logger: logger)
+      metadata: [
+        "address": "\(server.localAddress)", "data_dir": "\(config.dataDir)", "applied": "\(machine.appliedIndex)",
+        "raft": "\(raft.map { "member \($0.id) of \($0.peers.keys.sorted())" } ?? "off (single server)")",
+      ])
+    return MetaServer(server: server, machine: machine, service: service, driver: driver, peers: router, logger: logger)
   }
 
-  public func stop() async {
+  /// Stops serving. A Raft leader first hands leadership to the most up-to-date follower (waiting
+  /// up to `transferTimeout`), so clients see a short redirect instead of an election timeout.
+  public func stop(transferTimeout: Duration = .seconds(3)) async {
+    if let driver, driver.isLeader {
+      let status = driver.status
+      if let best = status.peers.max(by: { $0.matchIndex < $1.matchIndex }) {
+        logger.info("handing leadership over before stopping", metadata: ["to": "\(best.id.rawValue)"])
+        driver.transferLeadership(to: best.id)
+        let deadline = ContinuousClock.now + transferTimeout
+        while ContinuousClock.now < deadline, driver.isLeader { try? await Task.sleep(for: .milliseconds(20)) }
+        logger.info(driver.isLeader ? "leadership transfer timed out" : "leadership handed over")
+      }
+    }
+    await driver?.stop()
     await server.close()
     logger.info("metadata server stopped")
   }

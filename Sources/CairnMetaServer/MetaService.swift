@@ -53,6 +53,30 @@ public final class MetaService: RequestHandler {
   }
 
   func respond(to message: MetaRequest) async throws(CairnError) -> MetaResponse {
+    try await checkConsistency(for: message)
+    return try await answer(message)
+  }
+
+  /// Where a request may be answered (issue "Raft"): writes only on the leader; head reads after a
+  /// ReadIndex barrier (linearizable, so on the leader); reads of an explicit version on any
+  /// replica that has applied it; status and heartbeats anywhere.
+  func checkConsistency(for message: MetaRequest) async throws(CairnError) {
+    switch message {
+    case .createVolume, .deleteVolume, .renameVolume, .commit, .rollback, .fork:
+      try proposer.requireLeader()
+    case .lookup(let name, _, let version?), .list(let name, _, let version?, _, _), .diff(let name, _, let version):
+      if proposer.isLeader { return try await proposer.readBarrier() }
+      let head = try await read { r throws(CairnError) in try r.volume(name).headVersion }
+      if head < version { try proposer.requireLeader() }
+    case .listVolumes, .getVolume, .lookup, .list, .history, .findBlocks, .locateBlocks:
+      try await proposer.readBarrier()
+    case .clusterStatus, .registerChunkServer, .heartbeat:
+      return
+    }
+  }
+
+  /// Answers `message` from the local state (after `checkConsistency`).
+  func answer(_ message: MetaRequest) async throws(CairnError) -> MetaResponse {
     let now = clock.nowNanos()
     switch message {
     case .createVolume(let name, let settings):

@@ -20,10 +20,33 @@ public final class MetadataStateMachine: @unchecked Sendable {
     appliedIndex = try store.get(Keys.appliedIndex).map { Keys.readU64($0) } ?? 0
   }
 
-  /// Applies `command` as log entry `index` (which must be `appliedIndex + 1`), durably.
-  public func apply(_ command: MetadataCommand, at index: UInt64) throws(CairnError) -> Result<MetadataResult, CairnError> {
+  /// Applies `command` as log entry `index` (which must be `appliedIndex + 1`), durably unless
+  /// `sync` is false (a replicated log that re-applies entries after `appliedIndex` on restart may
+  /// skip the fsync: the next synced write to the same store makes this one durable too).
+  public func apply(_ command: MetadataCommand, at index: UInt64, sync: Bool = true) throws(CairnError)
+    -> Result<MetadataResult, CairnError>
+  {
     try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
-      try applyLocked(command, at: index)
+      try applyLocked(command, at: index, sync: sync)
+    }
+  }
+
+  /// Records log entry `index` (which must be `appliedIndex + 1`) as applied without a command
+  /// (a replicated log's no-op and membership entries).
+  public func skip(to index: UInt64, sync: Bool = true) throws(CairnError) {
+    try applyLock.withLock { () throws(CairnError) in
+      precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to skip \(index)")
+      var batch = WriteBatch()
+      batch.put(Keys.appliedIndex, Keys.u64(index))
+      try store.write(batch, sync: sync)
+      appliedIndex = index
+    }
+  }
+
+  /// Re-reads the applied index after the store's contents were replaced (a snapshot install).
+  public func reloadAppliedIndex() throws(CairnError) {
+    try applyLock.withLock { () throws(CairnError) in
+      appliedIndex = try store.get(Keys.appliedIndex).map { Keys.readU64($0) } ?? 0
     }
   }
 
@@ -35,7 +58,9 @@ public final class MetadataStateMachine: @unchecked Sendable {
     }.get()
   }
 
-  private func applyLocked(_ command: MetadataCommand, at index: UInt64) throws(CairnError) -> Result<MetadataResult, CairnError> {
+  private func applyLocked(_ command: MetadataCommand, at index: UInt64, sync: Bool = true) throws(CairnError)
+    -> Result<MetadataResult, CairnError>
+  {
     precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to apply \(index)")
     var context = CommandContext(store: store)
     let outcome: Result<MetadataResult, CairnError>
@@ -46,7 +71,7 @@ public final class MetadataStateMachine: @unchecked Sendable {
       context.batch = WriteBatch()
     }
     context.batch.put(Keys.appliedIndex, Keys.u64(index))
-    try store.write(context.batch, sync: true)
+    try store.write(context.batch, sync: sync)
     appliedIndex = index
     return outcome
   }

@@ -1,0 +1,89 @@
+import CairnCore
+import CairnMetadata
+import CairnRaft
+
+/// What the Raft log of the metadata group carries: metadata commands, and members' addresses
+/// (so every member, and a member added later, knows where the others answer).
+enum ReplicatedCommand: Codable, Sendable, Equatable {
+  case metadata(MetadataCommand)
+  case memberAddress(id: UInt64, address: String)
+
+  func encoded() throws(CairnError) -> [UInt8] {
+    do { return try BinaryEncoder().encode(self) } catch {
+      throw CairnError(.internalError, "cannot encode a replicated command: \(error)")
+    }
+  }
+
+  init(decoding bytes: [UInt8]) throws(CairnError) {
+    self = try BinaryDecoder().decodeOrThrow(ReplicatedCommand.self, from: bytes)
+  }
+}
+
+/// The effects of several `step`s merged into one batch, so one synced write (one fsync) covers
+/// every input that arrived while the previous batch was being written: group commit.
+///
+/// Merging keeps the contract of `RaftEffects`: entries of a later step replace the merged
+/// entries at and after their first index (the log stays contiguous), the last hard state wins,
+/// and messages, committed entries, reads and proposal outcomes keep their order. A step that
+/// carries a snapshot is never merged (the driver writes the batch before it on its own).
+struct RaftBatch: Sendable {
+  var hardState: HardState?
+  var entries: [LogEntry] = []
+  var messages: [Message] = []
+  var committed: [LogEntry] = []
+  var readsReady: [ReadState] = []
+  var readsFailed: [ReadFailure] = []
+  var proposals: [ProposalOutcome] = []
+
+  var isEmpty: Bool {
+    hardState == nil && entries.isEmpty && messages.isEmpty && committed.isEmpty && readsReady.isEmpty
+      && readsFailed.isEmpty && proposals.isEmpty
+  }
+
+  var needsPersistence: Bool { hardState != nil || !entries.isEmpty }
+
+  mutating func merge(_ effects: RaftEffects) {
+    precondition(effects.snapshotToPersist == nil, "a snapshot step is never merged")
+    if let hardState = effects.hardState { self.hardState = hardState }
+    if let first = effects.entriesToPersist.first {
+      if let last = entries.last {
+        precondition(first.index <= last.index + 1, "merged entries would leave a gap")
+      }
+      entries.removeAll { $0.index >= first.index }
+      entries += effects.entriesToPersist
+    }
+    messages += effects.messages
+    if let first = effects.committedEntries.first, let last = committed.last {
+      precondition(first.index == last.index + 1, "committed entries out of order")
+    }
+    committed += effects.committedEntries
+    readsReady += effects.readsReady
+    readsFailed += effects.readsFailed
+    proposals += effects.proposals
+  }
+}
+
+/// Splits messages into groups whose encodings stay under `maxBytes` (at least one message per
+/// group), so one `.raft` frame never exceeds the frame limit.
+func packMessages(_ messages: [Message], maxBytes: Int) -> [[Message]] {
+  var groups: [[Message]] = []
+  var current: [Message] = []
+  var size = 0
+  for message in messages {
+    var estimate = 64
+    if case .appendRequest(_, _, let entries, _) = message.kind {
+      estimate += entries.reduce(0) { $0 + $1.sizeBytes + 32 }
+    } else if case .installSnapshot(let snapshot) = message.kind {
+      estimate += snapshot.data.count + 64
+    }
+    if !current.isEmpty && size + estimate > maxBytes {
+      groups.append(current)
+      current = []
+      size = 0
+    }
+    current.append(message)
+    size += estimate
+  }
+  if !current.isEmpty { groups.append(current) }
+  return groups
+}

@@ -1,0 +1,445 @@
+import CairnCore
+import CairnKV
+import CairnMetadata
+import CairnRaft
+import CairnRaftStorage
+import CairnTransport
+import Foundation
+import Logging
+
+/// Runs one member of the metadata Raft group: owns the `RaftNode`, its durable log and the
+/// metadata state machine, and drives them from a single serialized loop:
+///
+///   take every queued input (proposals, reads, messages, ticks) → step the node for each,
+///   merging the effects → persist the merged batch with ONE synced write (group commit) →
+///   hand the messages to the peer senders → apply the committed entries → answer waiting
+///   proposals (by index and term) and reads.
+///
+/// Nothing else touches the node. Other tasks see a published copy of its status (`status`).
+/// A failure to persist or apply is fatal (fail-stop): the core already counts the batch as
+/// written, so carrying on could acknowledge what is not on disk.
+public final class RaftDriver: @unchecked Sendable {
+  /// Where committed results and read confirmations go.
+  typealias ProposalWaiter = CheckedContinuation<Result<MetadataResult, CairnError>, Never>
+  typealias Waiter = CheckedContinuation<Result<Void, CairnError>, Never>
+
+  enum Work {
+    case input(RaftInput)
+    case propose(ReplicatedCommand, ProposalWaiter)
+    case read(Waiter)
+    case membership(MembershipChange, Waiter)
+  }
+
+  public let id: NodeID
+  let log: RaftLogStore
+  let machine: MetadataStateMachine
+  let logger: Logger
+  let tickInterval: Duration
+  /// Called with every batch of outgoing messages, after they are durable.
+  let send: @Sendable ([Message]) -> Void
+
+  // Loop-owned state (only the loop task touches these).
+  private var node: RaftNode
+  private var nextId: UInt64 = 1
+  private var proposals: [UInt64: ProposalWaiter] = [:]
+  private var appended: [LogIndex: (term: Term, waiter: ProposalWaiter)] = [:]
+  private var reads: [UInt64: Waiter] = [:]
+  private var changes: [UInt64: Waiter] = [:]
+  private var changeIndexes: [LogIndex: (term: Term, waiter: Waiter)] = [:]
+
+  // Shared state, under `lock`.
+  private let lock = NSLock()
+  private var inbox: [Work] = []
+  private var wakeup: CheckedContinuation<Void, Never>?
+  private var stopped = false
+  private var published: RaftStatus
+  private var addressBook: [UInt64: String]
+  private var loopTask: Task<Void, Never>?
+  private var tickTask: Task<Void, Never>?
+
+  /// Opens the member's state: loads the Raft log from `log` (bootstrapping a new group of
+  /// `bootstrapVoters`, or joining an existing one when that is empty, if the store never held a
+  /// log) and reconciles it with the state machine's applied index.
+  init(
+    options: RaftOptions, log: RaftLogStore, machine: MetadataStateMachine, bootstrapVoters: [NodeID],
+    addresses: [UInt64: String], tickInterval: Duration, logger: Logger,
+    send: @escaping @Sendable ([Message]) -> Void
+  ) throws(CairnError) {
+    var state: PersistentState
+    if let loaded = try log.load() {
+      state = loaded
+    } else {
+      guard machine.appliedIndex == 0 else {
+        throw CairnError(
+          .invalidArgument,
+          "the data directory holds a single-server metadata store (applied index \(machine.appliedIndex)) "
+            + "and no Raft log; a Raft member must start from an empty data directory")
+      }
+      state = bootstrapVoters.isEmpty ? .joining : .bootstrap(voters: bootstrapVoters)
+      try log.overwrite(with: state)
+    }
+    let applied = max(machine.appliedIndex, state.snapshot.metadata.index)
+    guard applied <= max(state.hardState.commitIndex, state.snapshot.metadata.index) else {
+      throw CairnError(
+        .ioError,
+        "the metadata store has applied index \(applied), past the Raft log's commit index \(state.hardState.commitIndex)")
+    }
+    state.appliedIndex = applied
+    self.id = options.id
+    self.log = log
+    self.machine = machine
+    self.logger = logger
+    self.tickInterval = tickInterval
+    self.send = send
+    self.node = RaftNode(options: options, state: state)
+    self.published = node.status
+    var book = addresses
+    for (key, value) in try Self.storedAddresses(in: machine.store) { book[key] = value }
+    self.addressBook = book
+  }
+
+  /// Starts the loop and the tick timer.
+  func start() {
+    let loop = Task { await self.runLoop() }
+    let ticks = Task { [tickInterval] in
+      while !Task.isCancelled {
+        try? await Task.sleep(for: tickInterval)
+        self.submit(.input(.tick))
+      }
+    }
+    lock.withLock {
+      loopTask = loop
+      tickTask = ticks
+    }
+  }
+
+  /// Stops the loop; waiting callers get `.unavailable`.
+  func stop() async {
+    let (loop, ticks, waiter) = lock.withLock { () -> (Task<Void, Never>?, Task<Void, Never>?, CheckedContinuation<Void, Never>?) in
+      stopped = true
+      let w = wakeup
+      wakeup = nil
+      return (loopTask, tickTask, w)
+    }
+    ticks?.cancel()
+    waiter?.resume()
+    await loop?.value
+  }
+
+  // MARK: Public view
+
+  /// The node's status as of the end of the last loop iteration.
+  public var status: RaftStatus { lock.withLock { published } }
+
+  /// Known addresses of members (from the configuration and the replicated log).
+  public var addresses: [UInt64: String] { lock.withLock { addressBook } }
+
+  public var isLeader: Bool { status.role == .leader }
+
+  /// The leader's address, when known and not this member.
+  public var leaderAddress: String? {
+    let (leader, book) = lock.withLock { (published.leaderID, addressBook) }
+    guard leader != .none, leader != id else { return nil }
+    return book[leader.rawValue]
+  }
+
+  func notLeaderError(_ what: String) -> CairnError {
+    if let leader = leaderAddress {
+      return CairnError(.notLeader, "metadata server \(id.rawValue) is not the leader; \(what) goes to \(leader)", details: [leader])
+    }
+    return CairnError(.notLeader, "metadata server \(id.rawValue) is not the leader and knows of none (election in progress)")
+  }
+
+  // MARK: Requests
+
+  /// Proposes `command` and waits until it is committed and applied on this member.
+  func propose(_ command: ReplicatedCommand) async -> Result<MetadataResult, CairnError> {
+    await withCheckedContinuation { (c: ProposalWaiter) in submit(.propose(command, c)) }
+  }
+
+  /// Waits until this member's state reflects every commit acknowledged before the call
+  /// (ReadIndex: leadership confirmed by a quorum, state applied through the commit index).
+  func readBarrier() async -> Result<Void, CairnError> {
+    await withCheckedContinuation { (c: Waiter) in submit(.read(c)) }
+  }
+
+  /// Adds or removes one voter; returns once the change is committed.
+  func changeMembership(_ change: MembershipChange) async -> Result<Void, CairnError> {
+    await withCheckedContinuation { (c: Waiter) in submit(.membership(change, c)) }
+  }
+
+  /// Feeds a message from a peer.
+  func receive(_ message: Message) { submit(.input(.message(message))) }
+
+  /// Asks the node to hand leadership to `target`.
+  func transferLeadership(to target: NodeID) { submit(.input(.transferLeadership(to: target))) }
+
+  func submit(_ work: Work) {
+    let (accepted, waiter) = lock.withLock { () -> (Bool, CheckedContinuation<Void, Never>?) in
+      guard !stopped else { return (false, nil) }
+      inbox.append(work)
+      let w = wakeup
+      wakeup = nil
+      return (true, w)
+    }
+    if !accepted { Self.fail(work, CairnError(.unavailable, "the metadata server is shutting down")) }
+    waiter?.resume()
+  }
+
+  private static func fail(_ work: Work, _ error: CairnError) {
+    switch work {
+    case .input: break
+    case .propose(_, let c): c.resume(returning: .failure(error))
+    case .read(let c), .membership(_, let c): c.resume(returning: .failure(error))
+    }
+  }
+
+  // MARK: The loop
+
+  private func take() async -> [Work]? {
+    while true {
+      let (work, isStopped) = lock.withLock { () -> ([Work], Bool) in
+        let w = inbox
+        inbox = []
+        return (w, stopped)
+      }
+      if isStopped {
+        for w in work { Self.fail(w, CairnError(.unavailable, "the metadata server is shutting down")) }
+        return nil
+      }
+      if !work.isEmpty { return work }
+      await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+        let ready = lock.withLock { () -> Bool in
+          if !inbox.isEmpty || stopped { return true }
+          wakeup = c
+          return false
+        }
+        if ready { c.resume() }
+      }
+    }
+  }
+
+  private func runLoop() async {
+    while let work = await take() {
+      var batch = RaftBatch()
+      for item in work {
+        let effects = step(item)
+        if effects.snapshotToPersist != nil {
+          await carryOut(batch)
+          batch = RaftBatch()
+          await carryOutSnapshot(effects)
+        } else {
+          batch.merge(effects)
+        }
+      }
+      await carryOut(batch)
+      let status = node.status
+      let previous = lock.withLock { () -> RaftStatus in
+        let p = published
+        published = status
+        return p
+      }
+      if previous.role != status.role || previous.leaderID != status.leaderID || previous.membership != status.membership {
+        logger.info(
+          "Raft state changed",
+          metadata: [
+            "role": "\(status.role.rawValue)", "term": "\(status.term)", "leader": "\(status.leaderID.rawValue)",
+            "members": "\(status.membership.voters.map(\.rawValue))", "commit": "\(status.commitIndex)",
+          ])
+      }
+    }
+    let error = CairnError(.unavailable, "the metadata server is shutting down")
+    for (_, w) in proposals { w.resume(returning: .failure(error)) }
+    for (_, w) in appended { w.waiter.resume(returning: .failure(error)) }
+    for (_, w) in reads { w.resume(returning: .failure(error)) }
+    for (_, w) in changes { w.resume(returning: .failure(error)) }
+    for (_, w) in changeIndexes { w.waiter.resume(returning: .failure(error)) }
+    proposals = [:]
+    appended = [:]
+    reads = [:]
+    changes = [:]
+    changeIndexes = [:]
+  }
+
+  private func step(_ work: Work) -> RaftEffects {
+    switch work {
+    case .input(let input):
+      return node.step(input)
+    case .propose(let command, let waiter):
+      let bytes: [UInt8]
+      do throws(CairnError) { bytes = try command.encoded() } catch {
+        waiter.resume(returning: .failure(error))
+        return RaftEffects()
+      }
+      let id = nextId
+      nextId += 1
+      proposals[id] = waiter
+      return node.step(.propose(id: id, command: bytes))
+    case .read(let waiter):
+      let id = nextId
+      nextId += 1
+      reads[id] = waiter
+      return node.step(.readIndex(id: id))
+    case .membership(let change, let waiter):
+      let id = nextId
+      nextId += 1
+      changes[id] = waiter
+      return node.step(.changeMembership(id: id, change))
+    }
+  }
+
+  /// Steps 1–5 of the effects contract for a merged batch.
+  private func carryOut(_ batch: RaftBatch) async {
+    guard !batch.isEmpty else { return }
+    if batch.needsPersistence {
+      nonisolated(unsafe) let log = self.log  // used by the loop only, one call at a time
+      let (hardState, entries) = (batch.hardState, batch.entries)
+      do throws(CairnError) {
+        try await Blocking.run { () throws(CairnError) in
+          try log.persist(hardState: hardState, snapshot: nil, entries: entries)
+        }
+      } catch {
+        logger.critical("cannot persist the Raft log; stopping", metadata: ["error": "\(error)"])
+        fatalError("cannot persist the Raft log: \(error)")
+      }
+    }
+    // A proposal whose entry was replaced by another leader's was never committed: say so.
+    for entry in batch.entries {
+      if let waiting = appended[entry.index], waiting.term != entry.term {
+        appended[entry.index] = nil
+        waiting.waiter.resume(returning: .failure(lostEntryError(entry.index)))
+      }
+      if let waiting = changeIndexes[entry.index], waiting.term != entry.term {
+        changeIndexes[entry.index] = nil
+        waiting.waiter.resume(returning: .failure(lostEntryError(entry.index)))
+      }
+    }
+    if !batch.messages.isEmpty { send(batch.messages) }
+    for outcome in batch.proposals { record(outcome) }
+    if !batch.committed.isEmpty { await apply(batch.committed) }
+    for read in batch.readsReady { reads.removeValue(forKey: read.id)?.resume(returning: .success(())) }
+    for failure in batch.readsFailed {
+      reads.removeValue(forKey: failure.id)?.resume(returning: .failure(rejectionError(failure.reason, "a read")))
+    }
+  }
+
+  private func lostEntryError(_ index: LogIndex) -> CairnError {
+    CairnError(
+      .notLeader, "the proposal at log index \(index) was replaced by a new leader's entry and not committed; retry",
+      details: leaderAddress.map { [$0] } ?? [])
+  }
+
+  private func rejectionError(_ reason: RaftRejection, _ what: String) -> CairnError {
+    switch reason {
+    case .notLeader, .leadershipLost: return notLeaderError(what)
+    case .transferInProgress:
+      return CairnError(.unavailable, "leadership is being transferred; retry \(what) shortly")
+    case .membershipChangePending:
+      return CairnError(.unavailable, "a membership change is still in progress (or the leader is new); retry shortly")
+    case .invalidMembershipChange:
+      return CairnError(.invalidArgument, "the membership change would not change the group or would remove its last member")
+    case .overloaded:
+      return CairnError(.unavailable, "the metadata leader is overloaded (too many requests waiting); retry")
+    }
+  }
+
+  private func record(_ outcome: ProposalOutcome) {
+    switch outcome {
+    case .appended(let id, let index, let term):
+      if let waiter = proposals.removeValue(forKey: id) {
+        appended[index] = (term, waiter)
+      } else if let waiter = changes.removeValue(forKey: id) {
+        changeIndexes[index] = (term, waiter)
+      }
+    case .rejected(let id, let reason):
+      if let waiter = proposals.removeValue(forKey: id) {
+        waiter.resume(returning: .failure(rejectionError(reason, "a write")))
+      } else if let waiter = changes.removeValue(forKey: id) {
+        waiter.resume(returning: .failure(rejectionError(reason, "a membership change")))
+      }
+    }
+  }
+
+  /// Applies committed entries to the state machine (unsynced: the Raft log holds them, and
+  /// entries after the persisted applied index are applied again after a crash), then answers
+  /// the proposals that were waiting for them.
+  private func apply(_ entries: [LogEntry]) async {
+    let machine = self.machine
+    let outcomes: [(LogIndex, Term, Result<MetadataResult, CairnError>?)]
+    let learned: [(UInt64, String)]
+    do throws(CairnError) {
+      (outcomes, learned) = try await Blocking.run {
+        () throws(CairnError) -> ([(LogIndex, Term, Result<MetadataResult, CairnError>?)], [(UInt64, String)]) in
+        var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
+        var addresses: [(UInt64, String)] = []
+        for entry in entries where entry.index > machine.appliedIndex {
+          guard case .command(let bytes) = entry.payload else {
+            try machine.skip(to: entry.index, sync: false)
+            out.append((entry.index, entry.term, nil))
+            continue
+          }
+          switch try ReplicatedCommand(decoding: bytes) {
+          case .metadata(let command):
+            out.append((entry.index, entry.term, try machine.apply(command, at: entry.index, sync: false)))
+          case .memberAddress(let member, let address):
+            var batch = WriteBatch()
+            batch.put(Self.addressKey(member), Array(address.utf8))
+            try machine.store.write(batch, sync: false)
+            try machine.skip(to: entry.index, sync: false)
+            addresses.append((member, address))
+            out.append((entry.index, entry.term, .success(.done)))
+          }
+        }
+        return (out, addresses)
+      }
+    } catch {
+      logger.critical("cannot apply committed entries; stopping", metadata: ["error": "\(error)"])
+      fatalError("cannot apply committed Raft entries: \(error)")
+    }
+    if !learned.isEmpty {
+      lock.withLock { for (member, address) in learned { addressBook[member] = address } }
+    }
+    for (index, term, result) in outcomes {
+      if let waiting = appended.removeValue(forKey: index) {
+        if waiting.term == term, let result {
+          waiting.waiter.resume(returning: result)
+        } else if waiting.term == term {
+          waiting.waiter.resume(returning: .failure(CairnError(.internalError, "entry \(index) carried no command")))
+        } else {
+          waiting.waiter.resume(returning: .failure(lostEntryError(index)))
+        }
+      }
+      if let waiting = changeIndexes.removeValue(forKey: index) {
+        waiting.waiter.resume(returning: waiting.term == term ? .success(()) : .failure(lostEntryError(index)))
+      }
+    }
+    // Entries at or below the machine's applied index were applied before a restart; nobody waits.
+  }
+
+  private func carryOutSnapshot(_ effects: RaftEffects) async {
+    // Snapshots are not produced yet (the driver never compacts), so none can arrive either.
+    logger.critical("unexpected Raft snapshot effects; stopping")
+    fatalError("snapshot installation is not supported by this build")
+  }
+
+  // MARK: Address book
+
+  /// Keys of replicated member addresses: `A` + id, a first byte neither the metadata keys nor
+  /// the Raft log (`R`) use.
+  static let addressPrefix: UInt8 = 0x41
+
+  static func addressKey(_ id: UInt64) -> Bytes {
+    var key: Bytes = [addressPrefix]
+    for shift in stride(from: 56, through: 0, by: -8) { key.append(UInt8(truncatingIfNeeded: id >> UInt64(shift))) }
+    return key
+  }
+
+  static func storedAddresses(in store: any KVStore) throws(CairnError) -> [UInt64: String] {
+    var out: [UInt64: String] = [:]
+    for (key, value) in try store.scan(prefix: [addressPrefix]) where key.count == 9 {
+      let id = key.dropFirst().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      out[id] = String(decoding: value, as: UTF8.self)
+    }
+    return out
+  }
+}
