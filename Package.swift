@@ -136,5 +136,8 @@ let package = Package(
     .testTarget(name: "CairnChaosTests", dependencies: ["CairnChaos"]),
     .testTarget(
       name: "CairnChaosRunnerTests", dependencies: ["CairnChaosRunner", "CairnChaos", "CairnTestSupport", "CairnCore"]),
+    .testTarget(
+      name: "CairnMetaServerTests",
+      dependencies: ["CairnMetaServer", "CairnMetadata", "CairnKV", "CairnRaft", "CairnRaftStorage", "CairnCore"]),
   ]
 )

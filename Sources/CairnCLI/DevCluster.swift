@@ -85,3 +85,22 @@ struct DevCluster {
     return stopped
   }
 }
+
+extension DevCluster {
+  /// One metadata server of a dev cluster: member id, process and data directory name, address.
+  struct MetaSlot {
+    var id: Int
+    var name: String
+    var address: String
+  }
+
+  /// Where the metadata servers of a dev cluster live: server 1 on `basePort` (chunk server N uses
+  /// `basePort + N`, N ≤ 16), server K > 1 on `basePort + 18 + K`. A single server keeps the
+  /// name and directory `meta` of the single-server topology.
+  static func metaLayout(count: Int, basePort: Int) -> [MetaSlot] {
+    guard count > 1 else { return [MetaSlot(id: 1, name: "meta", address: "127.0.0.1:\(basePort)")] }
+    return (1...count).map { k in
+      MetaSlot(id: k, name: "meta-\(k)", address: "127.0.0.1:\(k == 1 ? basePort : basePort + 18 + k)")
+    }
+  }
+}

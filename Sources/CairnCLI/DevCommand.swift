@@ -17,16 +17,25 @@ struct DevOptions: ParsableArguments {
 struct DevUp: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "up",
-    abstract: "Start one metadata server and chunk servers in the background, and create volume 'demo'.")
+    abstract: "Start metadata servers (a Raft group of three by default) and chunk servers in the background, and create volume 'demo'.")
   @OptionGroup var options: DevOptions
   @Option(help: "Number of chunk servers.") var chunkServers: Int = 3
-  @Option(help: "Metadata server port; chunk servers use the following ports.") var basePort: Int = 7700
+  @Option(help: "Number of metadata servers: 3 or 5 form a Raft group; 1 is the single-server topology (no Raft).")
+  var metaServers: Int = 3
+  @Option(help: "Raft election timeout of the metadata servers in milliseconds (default 1000).")
+  var electionTimeoutMs: Int?
+  @Option(
+    help:
+      "Port of metadata server 1; chunk server N uses base-port+N, metadata server K>1 uses base-port+18+K.")
+  var basePort: Int = 7700
   @Option(help: "Seconds to wait for the cluster to become healthy.") var wait: Double = 30
   // Mount of volume 'demo' (see MountDev.swift).
-  @Option(help: "Also mount volume 'demo' here (default: /vol when root with the default --dir).") var mount: String?
+  @Option(help: "Also mount volume 'demo' here (default: /vol when root with the default --dir; \"\" for none).")
+  var mount: String?
 
   func validate() throws {
     guard (1...16).contains(chunkServers) else { throw ValidationError("--chunk-servers must be between 1 and 16") }
+    guard (1...7).contains(metaServers) else { throw ValidationError("--meta-servers must be between 1 and 7") }
     guard (1024...65000).contains(basePort) else { throw ValidationError("--base-port must be between 1024 and 65000") }
   }
 
@@ -37,12 +46,20 @@ struct DevUp: AsyncParsableCommand {
         Terminal.out("a dev cluster is already running in \(cluster.directory) (see 'cairn dev status'; stop it with 'cairn dev down')")
         return
       }
-      let metaAddress = "127.0.0.1:\(basePort)"
+      let metas = DevCluster.metaLayout(count: metaServers, basePort: basePort)
+      let metaAddress = metas.map(\.address).joined(separator: ",")
       var started: [(String, pid_t, String)] = []
-      let metaPid = try cluster.spawn(
-        name: "meta",
-        arguments: ["meta", "serve", "--data-dir", cluster.directory + "/meta", "--listen", metaAddress, "--chunk-down-after", "4"])
-      started.append(("meta", metaPid, metaAddress))
+      let peers = metas.map { "\($0.id)=\($0.address)" }.joined(separator: ",")
+      for meta in metas {
+        var arguments = [
+          "meta", "serve", "--data-dir", cluster.directory + "/" + meta.name, "--listen", meta.address,
+          "--chunk-down-after", "4",
+        ]
+        if metas.count > 1 { arguments += ["--id", "\(meta.id)", "--peers", peers] }
+        if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
+        let pid = try cluster.spawn(name: meta.name, arguments: arguments)
+        started.append((meta.name, pid, meta.address))
+      }
       for i in 1...chunkServers {
         let address = "127.0.0.1:\(basePort + i)"
         let pid = try cluster.spawn(
@@ -53,7 +70,12 @@ struct DevUp: AsyncParsableCommand {
           ])
         started.append(("chunk-\(i)", pid, address))
       }
-      let client = CairnClient(metaAddresses: [try ServerAddress(parsing: metaAddress)], timeout: .seconds(5))
+      let first = metas[0]
+      let client = CairnClient(
+        metaAddresses: try metas.map { m throws(CairnError) in try ServerAddress(parsing: m.address) },
+        timeout: .seconds(10))
+      // Start-up checks talk to metadata server 1 alone, to be sure the answer is from ours.
+      let probe = CairnClient(metaAddresses: [try ServerAddress(parsing: first.address)], timeout: .seconds(5))
       let deadline = Date().addingTimeInterval(wait)
       var lastProblem = "no answer yet"
       while true {
@@ -62,15 +84,15 @@ struct DevUp: AsyncParsableCommand {
           throw CairnError(.unavailable, "\(name) exited during start-up; its log says:\n\(cluster.logTail(name))")
         }
         do throws(CairnError) {
-          let status = try await client.clusterStatus()
+          let status = try await probe.clusterStatus()
           // Make sure the server answering is ours, not another process on the same port.
-          let ourId = (try? String(contentsOfFile: cluster.directory + "/meta/server-id", encoding: .utf8))
+          let ourId = (try? String(contentsOfFile: cluster.directory + "/\(first.name)/server-id", encoding: .utf8))
             .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
           if let ourId, status.metaServerId != ourId {
             _ = cluster.stopAll(grace: 2)
             throw CairnError(
               .unavailable,
-              "another Cairn metadata server already answers on \(metaAddress); pick another --base-port. Log:\n\(cluster.logTail("meta"))")
+              "another Cairn metadata server already answers on \(first.address); pick another --base-port. Log:\n\(cluster.logTail(first.name))")
           }
           let up = status.chunkServers.filter(\.isUp).count
           if ourId != nil && up >= chunkServers { break }
@@ -94,8 +116,9 @@ struct DevUp: AsyncParsableCommand {
           demo, settings: VolumeSettings(replicationFactor: UInt8(min(3, chunkServers))))
       }
       await client.close()
+      await probe.close()
       // Mount of volume 'demo' (see MountDev.swift).
-      if let mountpoint = mount ?? DevMount.defaultMountpoint(dataDirectory: options.dir) {
+      if let mountpoint = mount ?? DevMount.defaultMountpoint(dataDirectory: options.dir), !mountpoint.isEmpty {
         try await DevMount.start(cluster: cluster, meta: metaAddress, mountpoint: mountpoint)
         started.append((DevMount.processName, cluster.processes().first { $0.name == DevMount.processName }?.pid ?? 0, mountpoint))
       }

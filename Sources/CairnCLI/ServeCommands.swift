@@ -102,7 +102,8 @@ struct ChunkServe: AsyncParsableCommand {
 /// `cairn cluster …`
 struct ClusterCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "cluster", abstract: "Inspect the cluster.", subcommands: [ClusterStatusCommand.self])
+    commandName: "cluster", abstract: "Inspect and change the cluster.",
+    subcommands: [ClusterStatusCommand.self, ClusterAddMeta.self, ClusterRemoveMeta.self, ClusterTransferLeader.self])
 }
 
 struct ClusterStatusCommand: AsyncParsableCommand {
@@ -123,17 +124,63 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     var lastHeartbeatMillis: UInt64?
   }
 
+  struct MetaRow: Encodable {
+    var id: UInt64?
+    var address: String
+    var role: String
+    var term: UInt64?
+    var commitIndex: UInt64?
+    var appliedIndex: UInt64?
+    var lastIndex: UInt64?
+    /// Entries behind the leader's last index (from the leader's view), when known.
+    var lag: UInt64?
+    var snapshotIndex: UInt64?
+    var problem: String?
+  }
+
   struct Output: Encodable {
     var metaServerId: UInt64
     var leader: Bool
     var appliedIndex: UInt64
     var volumes: UInt64
+    /// The Raft group; empty for a single metadata server.
+    var raft: Bool
+    var leaderId: UInt64?
+    var term: UInt64?
+    var metaServers: [MetaRow]
     var chunkServers: [ChunkRow]
+  }
+
+  /// One row per metadata server of a Raft group (empty when the servers run without Raft).
+  static func metaRows(_ admin: MetaAdmin) async -> [MetaRow] {
+    let answers = await admin.statuses()
+    if answers.allSatisfy({ $0.status == nil && ($0.problem ?? "").contains("without Raft") }) { return [] }
+    let leader = answers.compactMap(\.status).filter { $0.role == "leader" }.max { $0.term < $1.term }
+    return answers.map { answer in
+      guard let s = answer.status else {
+        return MetaRow(address: answer.address, role: "unreachable", problem: answer.problem)
+      }
+      var lag: UInt64?
+      if let leader {
+        if s.id == leader.id {
+          lag = 0
+        } else if let p = leader.progress.first(where: { $0.id == s.id }) {
+          lag = p.lag
+        }
+      }
+      return MetaRow(
+        id: s.id, address: answer.address, role: s.role, term: s.term, commitIndex: s.commitIndex,
+        appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, lag: lag, snapshotIndex: s.snapshotIndex)
+    }.sorted { ($0.id ?? .max, $0.address) < ($1.id ?? .max, $1.address) }
   }
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
       let status = try await client.makeClient().clusterStatus()
+      let admin = try client.makeAdmin()
+      let metas = await Self.metaRows(admin)
+      await admin.close()
+      let leaderRow = metas.filter { $0.role == "leader" }.max { ($0.term ?? 0) < ($1.term ?? 0) }
       let rows = status.chunkServers.map {
         ChunkRow(
           id: $0.serverId, address: $0.address, zone: $0.zone, state: $0.isUp ? "up" : "down",
@@ -144,12 +191,28 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         Terminal.json(
           Output(
             metaServerId: status.metaServerId, leader: status.isLeader, appliedIndex: status.appliedIndex,
-            volumes: status.volumeCount, chunkServers: rows))
+            volumes: status.volumeCount, raft: !metas.isEmpty, leaderId: leaderRow?.id, term: leaderRow?.term,
+            metaServers: metas, chunkServers: rows))
         return
       }
-      Terminal.out(
-        "metadata server \(status.metaServerId): \(status.isLeader ? "leader" : "follower"), applied index \(status.appliedIndex), \(status.volumeCount) volume(s)"
-      )
+      if metas.isEmpty {
+        Terminal.out(
+          "metadata server \(status.metaServerId): single server (no Raft), applied index \(status.appliedIndex), \(status.volumeCount) volume(s)"
+        )
+      } else {
+        let leaderText = leaderRow.map { "member \($0.id ?? 0) (\($0.address)), term \($0.term ?? 0)" } ?? "none (election in progress?)"
+        Terminal.out("metadata Raft group: \(metas.count) member(s), leader \(leaderText), \(status.volumeCount) volume(s)")
+        func text(_ v: UInt64?) -> String { v.map(String.init) ?? "-" }
+        Terminal.table(
+          ["META", "ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG", "SNAPSHOT"],
+          metas.map {
+            [
+              text($0.id), $0.address, $0.role, text($0.term), text($0.commitIndex), text($0.appliedIndex), text($0.lag),
+              text($0.snapshotIndex),
+            ]
+          })
+        for m in metas where m.problem != nil { Terminal.out("  \(m.address): \(m.problem ?? "")") }
+      }
       Terminal.table(
         ["CHUNK SERVER", "ADDRESS", "ZONE", "STATE", "BLOCKS", "CORRUPT", "FREE", "CAPACITY"],
         rows.map {

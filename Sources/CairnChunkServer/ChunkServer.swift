@@ -77,34 +77,52 @@ public final class ChunkServer: Sendable {
     return ChunkServer(server: server, serverId: serverId, heartbeatTask: task, logger: logger)
   }
 
-  /// Registers with the metadata service, then heartbeats every `interval` seconds, trying each
-  /// metadata server in turn and backing off while none answers.
+  /// Registers with the metadata service, then heartbeats every `interval` seconds to every
+  /// metadata server (each keeps its own in-memory registry, so a new Raft leader already knows
+  /// which chunk servers are up). Registration is a replicated write only the leader accepts; a
+  /// follower answers it once the record has reached it. Each server backs off on its own.
   static func heartbeatLoop(
     registration: ChunkServerRegistration, metas: [ServerAddress], service: ChunkService, interval: Double,
     logger: Logger
   ) async {
     let pool = ConnectionPool(connectionsPerAddress: 1, connectTimeout: .seconds(2))
+    await withTaskGroup(of: Void.self) { group in
+      for meta in metas {
+        group.addTask {
+          await heartbeatLoop(
+            registration: registration, meta: meta, pool: pool, service: service, interval: interval, logger: logger)
+        }
+      }
+    }
+  }
+
+  static func heartbeatLoop(
+    registration: ChunkServerRegistration, meta: ServerAddress, pool: ConnectionPool, service: ChunkService,
+    interval: Double, logger: Logger
+  ) async {
     var registered = false
     var failures = 0
-    var index = 0
     while !Task.isCancelled {
-      let meta = metas[index % metas.count]
       do throws(CairnError) {
         let connection = try await pool.connection(to: meta)
         if !registered {
-          _ = try await connection.call(
-            .meta, payload: WireCodec.encode(MetaRequest.registerChunkServer(registration)), timeout: .seconds(5))
-          registered = true
-          logger.info("registered with metadata service", metadata: ["meta": "\(meta)"])
+          do throws(CairnError) {
+            _ = try await connection.call(
+              .meta, payload: WireCodec.encode(MetaRequest.registerChunkServer(registration)), timeout: .seconds(5))
+            registered = true
+            logger.info("registered with metadata service", metadata: ["meta": "\(meta)"])
+          } catch {
+            // A follower that has not seen the registration yet: the leader's loop registers.
+            guard error.code == .notLeader else { throw error }
+          }
         }
         let heartbeat = try await service.heartbeat()
         _ = try await connection.call(.meta, payload: WireCodec.encode(MetaRequest.heartbeat(heartbeat)), timeout: .seconds(5))
-        if failures > 0 { logger.info("metadata service reachable again", metadata: ["meta": "\(meta)"]) }
+        if failures > 0 { logger.info("metadata server reachable again", metadata: ["meta": "\(meta)"]) }
         failures = 0
       } catch {
         failures += 1
-        index += 1
-        if error.code == .notLeader || error.code == .unavailable || error.code == .timeout { registered = false }
+        if error.code == .unavailable || error.code == .timeout { registered = false }
         if failures == 1 || failures % 30 == 0 {
           logger.warning("heartbeat failed", metadata: ["meta": "\(meta)", "error": "\(error)", "failures": "\(failures)"])
         }

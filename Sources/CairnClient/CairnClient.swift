@@ -125,11 +125,12 @@ public final class CairnClient: Sendable {
 
   // MARK: Commits
 
-  /// Commits `changes`. Retries a timed-out or unreachable attempt with the same idempotency key, so
-  /// the commit applies at most once; if the outcome stays unknown, says so.
+  /// Commits `changes`. A timed-out or unreachable attempt is retried with the same idempotency key
+  /// (also at a new leader), so the commit applies at most once; if the outcome stays unknown
+  /// until the client's timeout, the error is `.unknownOutcome`.
   public func commit(
     _ name: VolumeName, changes: [Change], baseVersion: UInt64? = nil, mode: CommitMode = .merge, message: String = "",
-    idempotencyKey: String? = nil, attempts: Int = 4
+    idempotencyKey: String? = nil
   ) async throws(CairnError) -> CommitResult {
     let key = idempotencyKey ?? UUID().uuidString
     var base = baseVersion
@@ -137,20 +138,10 @@ public final class CairnClient: Sendable {
     let request = CommitRequest(
       volume: name, baseVersion: base ?? 0, changes: changes, mode: mode, idempotencyKey: key, author: author,
       message: message)
-    var lastError: CairnError?
-    for attempt in 0..<attempts {
-      do throws(CairnError) {
-        guard case .commit(let r) = try await meta.call(.commit(request)) else { throw unexpected() }
-        return r
-      } catch {
-        guard error.code == .timeout || error.code == .unavailable else { throw error }
-        lastError = error
-        try? await Task.sleep(for: .milliseconds(200 << attempt))
-      }
-    }
-    throw CairnError(
-      .unknownOutcome,
-      "commit to '\(name)' has an unknown outcome after \(attempts) attempts (idempotency key \(key)): \(lastError?.message ?? "")")
+    // MetaClient retries with the same idempotency key across leader changes and reports
+    // `.unknownOutcome` only when an attempt may have been applied and none confirmed it.
+    guard case .commit(let r) = try await meta.call(.commit(request)) else { throw unexpected() }
+    return r
   }
 
   func unexpected() -> CairnError { CairnError(.protocolError, "unexpected reply from the metadata service") }

@@ -1,14 +1,25 @@
 import CairnCore
 import CairnTransport
 import CairnWire
+import Foundation
 import NIOCore
 
-/// Talks to the metadata service: tries each known server in turn, so one unreachable server
-/// costs a connect timeout, not a failure; every call is bounded by a deadline.
+/// Talks to the metadata service, a single server or a Raft group: tries the leader it last
+/// heard of first, follows `.notLeader` redirects (the leader's address is the error's first
+/// detail), and while no server answers (an election, a restart) retries with backoff until the
+/// call's deadline. Every call is bounded by that deadline.
+///
+/// Outcomes are never guessed: a request refused by a server (`.notLeader`, or a connection
+/// that could not be opened) was not applied and is retried anywhere. A write whose attempt
+/// timed out or lost its connection after being sent may have been applied: a commit (it
+/// carries an idempotency key, so the state machine applies it at most once) is retried with
+/// the same key; any other write fails with `.unknownOutcome`. If the deadline passes after such
+/// an attempt, the commit also ends `.unknownOutcome`; `.unavailable` means nothing was applied.
 public final class MetaClient: Sendable {
   public let addresses: [ServerAddress]
   let pool: ConnectionPool
   let timeout: Duration
+  private let state = LeaderMemory()
 
   public init(addresses: [ServerAddress], pool: ConnectionPool, timeout: Duration = .seconds(30)) {
     precondition(!addresses.isEmpty, "a metadata client needs at least one address")
@@ -17,30 +28,130 @@ public final class MetaClient: Sendable {
     self.timeout = timeout
   }
 
-  /// Sends `request` and returns the response. Errors the server reports (not found, conflict…)
-  /// are returned as they are; transport failures move on to the next server and, when all
-  /// fail, report `.unavailable` naming every address tried.
+  /// The server this client currently believes leads (nil before the first answer).
+  public var knownLeader: ServerAddress? { state.leader }
+
+  /// Sends `request` and returns the response (see the type's documentation for retries).
+  /// Errors the service reports (not found, conflict…) are returned as they are.
   public func call(_ request: MetaRequest, timeout: Duration? = nil) async throws(CairnError) -> MetaResponse {
-    var failures: [String] = []
-    for address in addresses {
-      do throws(CairnError) {
-        let connection = try await pool.connection(to: address)
-        let reply = try await connection.call(.meta, payload: WireCodec.encode(request), timeout: timeout ?? self.timeout)
-        return try WireCodec.decode(MetaResponse.self, from: reply.payload)
-      } catch {
-        switch error.code {
-        case .unavailable, .notLeader:
-          failures.append("\(address): \(error.message)")
+    let budget = timeout ?? self.timeout
+    let deadline = ContinuousClock.now + budget
+    let perAttempt = max(Duration.seconds(1), budget / 3)
+    let kind = RequestKind(request)
+    var failures: [String: String] = [:]
+    var mayHaveApplied = false
+    var anyAnswered = false
+    let start = ContinuousClock.now
+    var round = 0
+    while true {
+      var redirectsThisRound = 0
+      var tried = Set<ServerAddress>()
+      var queue = order()
+      while let address = queue.first {
+        queue.removeFirst()
+        guard tried.insert(address).inserted else { continue }
+        let remaining = deadline - ContinuousClock.now
+        guard remaining > .zero else { break }
+        let connection: WireConnection
+        do throws(CairnError) {
+          connection = try await pool.connection(to: address)
+        } catch {
+          failures[address.description] = error.message
+          state.forget(address)
           continue
-        case .timeout:
-          // The request may have been applied: the caller decides (commits carry idempotency keys).
-          throw error
-        default:
-          throw error
+        }
+        do throws(CairnError) {
+          let reply = try await connection.call(
+            .meta, payload: WireCodec.encode(request), timeout: min(remaining, perAttempt))
+          let response = try WireCodec.decode(MetaResponse.self, from: reply.payload)
+          if kind != .anywhere { state.remember(address) }
+          return response
+        } catch {
+          anyAnswered = true
+          switch error.code {
+          case .notLeader:
+            failures[address.description] = error.message
+            state.forget(address)
+            if let hint = error.details.first, let leader = try? ServerAddress(parsing: hint), !tried.contains(leader),
+              redirectsThisRound < 8
+            {
+              redirectsThisRound += 1
+              state.remember(leader)
+              queue.insert(leader, at: 0)
+            }
+          case .unavailable, .timeout:
+            // Sent, then no answer (or the connection broke): the server may have applied it.
+            failures[address.description] = error.message
+            state.forget(address)
+            await pool.reset(address)
+            if kind == .write {
+              throw CairnError(
+                .unknownOutcome,
+                "the metadata server \(address) did not answer the request, which may or may not have been applied: \(error.message)")
+            }
+            if kind == .commit { mayHaveApplied = true }
+          default:
+            throw error
+          }
         }
       }
+      if ContinuousClock.now >= deadline { break }
+      // No server accepts connections at all: not an election but a service that is down.
+      if !anyAnswered && ContinuousClock.now - start >= Self.downAfter { break }
+      round += 1
+      let pause = Duration.milliseconds(min(1000, 50 << min(round, 5)))
+      try? await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
     }
-    throw CairnError(
-      .unavailable, "metadata service unreachable (\(failures.joined(separator: "; ")))")
+    let summary = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+    if mayHaveApplied {
+      throw CairnError(
+        .unknownOutcome,
+        "the commit may or may not have been applied: no metadata server confirmed it within \(budget) (\(summary))")
+    }
+    throw CairnError(.unavailable, "metadata service unreachable within \(budget) (\(summary))")
+  }
+
+  /// How long to keep retrying while no metadata server accepts a connection at all.
+  static let downAfter = Duration.seconds(3)
+
+  /// The leader first (when known), then the configured servers in order.
+  private func order() -> [ServerAddress] {
+    guard let leader = state.leader else { return addresses }
+    return [leader] + addresses.filter { $0 != leader }
+  }
+
+  /// How a request may be retried.
+  enum RequestKind {
+    /// A read: retried anywhere, any number of times.
+    case read
+    /// A commit with an idempotency key: retried with the same key.
+    case commit
+    /// Another write: never retried once it may have reached a server.
+    case write
+    /// Status and chunk-server traffic, answered by any server.
+    case anywhere
+
+    init(_ request: MetaRequest) {
+      switch request {
+      case .commit(let request): self = request.idempotencyKey.isEmpty ? .write : .commit
+      case .createVolume, .deleteVolume, .renameVolume, .rollback, .fork, .registerChunkServer: self = .write
+      case .clusterStatus, .heartbeat: self = .anywhere
+      case .listVolumes, .getVolume, .lookup, .list, .history, .diff, .findBlocks, .locateBlocks: self = .read
+      }
+    }
+  }
+}
+
+/// The leader a client last heard of, shared by its concurrent calls.
+final class LeaderMemory: @unchecked Sendable {
+  private let lock = NSLock()
+  private var current: ServerAddress?
+
+  var leader: ServerAddress? { lock.withLock { current } }
+
+  func remember(_ address: ServerAddress) { lock.withLock { current = address } }
+
+  func forget(_ address: ServerAddress) {
+    lock.withLock { if current == address { current = nil } }
   }
 }

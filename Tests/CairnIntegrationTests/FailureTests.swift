@@ -9,7 +9,7 @@ final class FailureTests: XCTestCase {
   var scratch = ""
 
   override func setUpWithError() throws {
-    cluster = try ClusterFixture(chunkServers: 3)
+    cluster = try ClusterFixture(chunkServers: 3, metaServers: 1)
     scratch = NSTemporaryDirectory() + "cairn-fail-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
   }

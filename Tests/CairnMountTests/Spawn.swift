@@ -91,7 +91,7 @@ final class TestCluster {
       let port = Int.random(in: 20000..<50000)
       let r = Spawn.run(
         Self.binary,
-        ["dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)"])
+        ["dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)", "--meta-servers", "1"])
       if r.status == 0 {
         basePort = port
         return

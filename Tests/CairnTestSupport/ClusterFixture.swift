@@ -9,8 +9,23 @@ public final class ClusterFixture: @unchecked Sendable {
   public let directory: String
   public let basePort: Int
   public let chunkServers: Int
+  /// Metadata servers: 1 (single server, process "meta") or a Raft group ("meta-1", "meta-2", …).
+  public let metaServers: Int
+  public let electionTimeoutMs: Int?
+  /// Metadata server 1's address.
   public var metaAddress: String { "127.0.0.1:\(basePort)" }
+  /// Every metadata server's address, comma-separated (what clients are given).
+  public var metaAddresses: String { (1...metaServers).map { metaAddress(of: $0) }.joined(separator: ",") }
+  /// Process names of the metadata servers, by member id order.
+  public var metaNames: [String] { metaServers == 1 ? ["meta"] : (1...metaServers).map { "meta-\($0)" } }
   private var stopped = false
+
+  /// The address of metadata server `id` (1-based), as laid out by `cairn dev up`.
+  public func metaAddress(of id: Int) -> String {
+    "127.0.0.1:\(Self.metaPort(id, basePort: basePort))"
+  }
+
+  static func metaPort(_ id: Int, basePort: Int) -> Int { id == 1 ? basePort : basePort + 18 + id }
 
   /// The `cairn` binary built next to the test bundle.
   public static var binary: String {
@@ -25,16 +40,22 @@ public final class ClusterFixture: @unchecked Sendable {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
   }
 
-  public init(chunkServers: Int = 3) throws {
+  public init(chunkServers: Int = 3, metaServers: Int = 3, electionTimeoutMs: Int? = nil) throws {
     self.chunkServers = chunkServers
+    self.metaServers = metaServers
+    self.electionTimeoutMs = electionTimeoutMs
     directory = NSTemporaryDirectory() + "cairn-test-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     var lastError = ""
     for _ in 0..<5 {
-      let port = Self.freeBasePort(count: chunkServers + 1)
-      let result = try ProcessRunner.run(
-        Self.binary,
-        ["dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)"])
+      let port = Self.freeBasePort(
+        count: chunkServers + 1, also: metaServers > 1 ? (2...metaServers).map { Self.metaPort($0, basePort: 0) } : [])
+      var arguments = [
+        "dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)",
+        "--meta-servers", "\(metaServers)",
+      ]
+      if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
+      let result = try ProcessRunner.run(Self.binary, arguments)
       if result.status == 0 {
         basePort = port
         return
@@ -60,12 +81,14 @@ public final class ClusterFixture: @unchecked Sendable {
   @discardableResult
   public func cairn(_ arguments: [String], stdin: Data? = nil, in cwd: String? = nil) throws -> ProcessResult {
     try ProcessRunner.run(
-      Self.binary, arguments, environment: ["CAIRN_META": metaAddress], stdin: stdin, currentDirectory: cwd)
+      Self.binary, arguments, environment: ["CAIRN_META": metaAddresses], stdin: stdin, currentDirectory: cwd)
   }
 
-  /// A client library instance for this cluster.
-  public func client() throws -> CairnClient {
-    CairnClient(metaAddresses: [try ServerAddress(parsing: metaAddress)], timeout: .seconds(10))
+  /// A client library instance for this cluster (knowing every metadata server).
+  public func client(timeout: Duration = .seconds(10)) throws -> CairnClient {
+    CairnClient(
+      metaAddresses: try metaAddresses.split(separator: ",").map { try ServerAddress(parsing: String($0)) },
+      timeout: timeout)
   }
 
   /// Process ids by name (meta, chunk-1, …).
@@ -94,11 +117,24 @@ public final class ClusterFixture: @unchecked Sendable {
     }
   }
 
-  /// Restarts a killed metadata server with the same data directory and port.
-  public func restartMeta() throws {
-    try spawn(
-      name: "meta",
-      ["meta", "serve", "--data-dir", directory + "/meta", "--listen", metaAddress, "--chunk-down-after", "4"])
+  /// Sends `signal` to one process of the cluster (SIGSTOP, SIGCONT, SIGTERM…).
+  public func signal(_ name: String, _ signal: Int32) {
+    if let pid = pids()[name] { kill(pid, signal) }
+  }
+
+  /// Restarts a killed (or stopped) metadata server `id` (1-based) with the same data directory,
+  /// port and peers.
+  public func restartMeta(_ id: Int = 1) throws {
+    let name = metaNames[id - 1]
+    var arguments = [
+      "meta", "serve", "--data-dir", directory + "/" + name, "--listen", metaAddress(of: id), "--chunk-down-after", "4",
+    ]
+    if metaServers > 1 {
+      let peers = (1...metaServers).map { "\($0)=\(metaAddress(of: $0))" }.joined(separator: ",")
+      arguments += ["--id", "\(id)", "--peers", peers]
+    }
+    if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
+    try spawn(name: name, arguments)
   }
 
   /// Restarts a killed chunk server `index` (1-based).
@@ -107,7 +143,7 @@ public final class ClusterFixture: @unchecked Sendable {
       name: "chunk-\(index)",
       [
         "chunk", "serve", "--data-dir", directory + "/chunk-\(index)", "--listen", "127.0.0.1:\(basePort + index)",
-        "--meta", metaAddress, "--zone", "zone-\(index)", "--heartbeat", "1",
+        "--meta", metaAddresses, "--zone", "zone-\(index)", "--heartbeat", "1",
       ])
   }
 
@@ -153,11 +189,11 @@ public final class ClusterFixture: @unchecked Sendable {
     }
   }
 
-  /// A base port with `count` consecutive free loopback ports.
-  public static func freeBasePort(count: Int) -> Int {
+  /// A base port with `count` consecutive free loopback ports (and free ports at the offsets `also`).
+  public static func freeBasePort(count: Int, also offsets: [Int] = []) -> Int {
     for _ in 0..<200 {
       let base = Int.random(in: 20000..<50000)
-      if (0..<count).allSatisfy({ isFree(base + $0) }) { return base }
+      if (0..<count).allSatisfy({ isFree(base + $0) }) && offsets.allSatisfy({ isFree(base + $0) }) { return base }
     }
     return Int.random(in: 20000..<50000)
   }
