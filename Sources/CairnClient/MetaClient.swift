@@ -73,16 +73,18 @@ public final class MetaClient: Sendable {
             failures[address.description] = error.message
             state.forget(address)
             if let hint = error.details.first, let leader = try? ServerAddress(parsing: hint), !tried.contains(leader),
-              redirectsThisRound < 8
+              !state.isSuspect(leader), redirectsThisRound < 8
             {
               redirectsThisRound += 1
               state.remember(leader)
               queue.insert(leader, at: 0)
             }
-          case .unavailable, .timeout:
-            // Sent, then no answer (or the connection broke): the server may have applied it.
+          case .unavailable, .timeout, .protocolError:
+            // Sent, then no (usable) answer: the server may have applied it. (Our requests are
+            // well formed, so a protocol error means the connection broke mid-reply.)
             failures[address.description] = error.message
             state.forget(address)
+            if error.code == .timeout { state.suspect(address) }
             await pool.reset(address)
             if kind == .write {
               throw CairnError(
@@ -99,7 +101,7 @@ public final class MetaClient: Sendable {
       // No server accepts connections at all: not an election but a service that is down.
       if !anyAnswered && ContinuousClock.now - start >= Self.downAfter { break }
       round += 1
-      let pause = Duration.milliseconds(min(1000, 50 << min(round, 5)))
+      let pause = Duration.milliseconds(min(400, 50 << min(round, 3)))
       try? await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
     }
     let summary = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
@@ -114,10 +116,13 @@ public final class MetaClient: Sendable {
   /// How long to keep retrying while no metadata server accepts a connection at all.
   static let downAfter = Duration.seconds(3)
 
-  /// The leader first (when known), then the configured servers in order.
+  /// The leader first (when known), then the configured servers in order; servers that timed
+  /// out recently (stopped or cut off: each try costs a whole attempt timeout) last.
   private func order() -> [ServerAddress] {
-    guard let leader = state.leader else { return addresses }
-    return [leader] + addresses.filter { $0 != leader }
+    var list = addresses
+    if let leader = state.leader { list = [leader] + addresses.filter { $0 != leader } }
+    let suspects = list.filter { state.isSuspect($0) }
+    return list.filter { !state.isSuspect($0) } + suspects
   }
 
   /// How a request may be retried.
@@ -142,14 +147,36 @@ public final class MetaClient: Sendable {
   }
 }
 
-/// The leader a client last heard of, shared by its concurrent calls.
+/// The leader a client last heard of, and servers that recently timed out, shared by its
+/// concurrent calls.
 final class LeaderMemory: @unchecked Sendable {
   private let lock = NSLock()
   private var current: ServerAddress?
+  private var suspects: [ServerAddress: ContinuousClock.Instant] = [:]
+  /// How long a server that timed out is tried last.
+  static let suspicion = Duration.seconds(10)
+
+  func suspect(_ address: ServerAddress) { lock.withLock { suspects[address] = .now + Self.suspicion } }
+
+  func isSuspect(_ address: ServerAddress) -> Bool {
+    lock.withLock {
+      guard let until = suspects[address] else { return false }
+      if until < .now {
+        suspects[address] = nil
+        return false
+      }
+      return true
+    }
+  }
 
   var leader: ServerAddress? { lock.withLock { current } }
 
-  func remember(_ address: ServerAddress) { lock.withLock { current = address } }
+  func remember(_ address: ServerAddress) {
+    lock.withLock {
+      current = address
+      suspects[address] = nil
+    }
+  }
 
   func forget(_ address: ServerAddress) {
     lock.withLock { if current == address { current = nil } }

@@ -211,7 +211,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    let reason = (error as? FrameError)?.description ?? "\(error)"
-    fail(context, CairnError(.protocolError, "bad data from \(address): \(reason)"))
+    if let frameError = error as? FrameError {
+      return fail(context, CairnError(.protocolError, "bad data from \(address): \(frameError.description)"))
+    }
+    // An I/O error (connection reset…): the server may or may not have received the requests.
+    fail(context, CairnError(.unavailable, "connection to \(address) failed: \(WireConnection.describe(error))"))
   }
 }

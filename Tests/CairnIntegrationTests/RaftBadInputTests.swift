@@ -1,0 +1,71 @@
+import CairnCore
+import CairnTestSupport
+import CairnTransport
+import CairnWire
+import Foundation
+import NIOCore
+import XCTest
+
+/// Bad input to Raft metadata servers on real processes: clear errors for bad `--peers`, and
+/// garbage `.raft` frames answered with an error while the member keeps serving.
+final class RaftBadInputTests: XCTestCase {
+  func serve(_ arguments: [String]) throws -> ProcessResult {
+    try ProcessRunner.run(ClusterFixture.binary, ["meta", "serve", "--data-dir", NSTemporaryDirectory() + "cairn-bad-\(UUID())"] + arguments)
+  }
+
+  func testBadPeersAreRefusedWithClearErrors() throws {
+    let cases: [([String], String)] = [
+      (["--peers", "1=127.0.0.1:1,2=127.0.0.1:2"], "--id is required"),
+      (["--id", "3", "--peers", "1=127.0.0.1:1,2=127.0.0.1:2"], "--id 3 is not among the --peers"),
+      (["--id", "1", "--peers", "1=127.0.0.1:1,1=127.0.0.1:2"], "lists member id 1 twice"),
+      (["--id", "1", "--peers", "1=127.0.0.1:1,2=nonsense"], "HOST:PORT"),
+      (["--id", "1", "--peers", "1=127.0.0.1:1", "--election-timeout-ms", "5"], "election timeout"),
+      (["--id", "1"], "--id needs --peers"),
+    ]
+    for (arguments, message) in cases {
+      let r = try serve(["--listen", "127.0.0.1:0"] + arguments)
+      XCTAssertEqual(r.status, 64, "\(arguments): \(r.err)")
+      XCTAssertTrue(r.err.contains(message), "\(arguments) should say \(message): \(r.err)")
+    }
+  }
+
+  func testGarbageRaftFramesAreRefusedAndTheMemberKeepsServing() async throws {
+    let group = try RaftGroup(size: 3, electionTimeoutMs: 500)
+    defer {
+      group.stop()
+      group.removeDirectory()
+    }
+    let leader = try await group.waitForLeader()
+    let connection = try await WireConnection.connect(to: group.addresses[leader - 1], timeout: .seconds(2))
+    defer { connection.close() }
+    func expectError(_ payload: ByteBuffer, _ code: CairnError.Code, _ what: String) async {
+      do {
+        _ = try await connection.call(.raft, payload: payload, timeout: .seconds(5))
+        XCTFail("\(what) was accepted")
+      } catch {
+        XCTAssertEqual(error.code, code, "\(what): \(error)")
+      }
+    }
+    await expectError(ByteBuffer(bytes: [0xFF, 0x00, 0x13, 0x37]), .protocolError, "random bytes")
+    await expectError(WireCodec.encode(RaftRequest.messages([1, 2, 3, 4, 5])), .protocolError, "garbage messages")
+    await expectError(
+      WireCodec.encode(RaftRequest.localRead(.deleteVolume(try VolumeName("x")))), .invalidArgument, "a write as a local read")
+    await expectError(WireCodec.encode(RaftRequest.addMember(id: 0, address: "127.0.0.1:1")), .invalidArgument, "member 0")
+    await expectError(WireCodec.encode(RaftRequest.removeMember(id: 42)), .notFound, "removing a stranger")
+    // Still the leader of a working group.
+    guard let status = await group.status(leader) else { return XCTFail("member stopped answering") }
+    XCTAssertEqual(status.role, "leader")
+    XCTAssertEqual(status.members.count, 3)
+
+    // A single server (no --peers) refuses Raft requests with a clear error.
+    let single = try RaftGroup.single()
+    defer { single.stop() }
+    do {
+      _ = try await single.call(.status)
+      XCTFail("a single server answered a Raft request")
+    } catch {
+      XCTAssertEqual(error.code, .protocolError)
+      XCTAssertTrue(error.message.contains("without Raft"), error.message)
+    }
+  }
+}
