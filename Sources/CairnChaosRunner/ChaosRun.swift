@@ -59,9 +59,6 @@ public enum ChaosRun {
     if metaServers != topology.metaServers {
       notes.append("this build has no Raft metadata group: the run used 1 metadata server instead of \(topology.metaServers)")
     }
-    if topology.isDegradedModeOn && MountFlags.degraded(true).isEmpty {
-      notes.append("degraded mode is not available in this build: mounts ran without it")
-    }
     if options.isShort { notes.append("short variant: every time in the scenario scaled to \(Format.seconds(scenario.durationSeconds))") }
     try makeDirectory(options.reportDirectory)
     let work = options.reportDirectory + "/cluster"

@@ -87,10 +87,13 @@ final class FaultInjector: @unchecked Sendable {
     for name in nodes {
       guard let process = cluster.process(name) else { continue }
       switch action {
-      case .kill: process.kill9()
+      case .kill:
+        process.kill9()
+        cluster.network.targetDown(name)
       case .start: if !process.isAlive { try process.start() }
       case .restart:
         process.stop(grace: 10)
+        cluster.network.targetDown(name)
         try process.start()
       case .pause: process.signal(SIGSTOP)
       case .resume: process.signal(SIGCONT)
@@ -108,6 +111,7 @@ final class FaultInjector: @unchecked Sendable {
       case .powerCut:
         try disk(name).cutPower()
         process.kill9()
+        cluster.network.targetDown(name)
       case .powerRestore:
         try disk(name).restorePower()
         try process.start()

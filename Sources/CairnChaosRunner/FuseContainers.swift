@@ -27,6 +27,11 @@ final class FuseContainers: @unchecked Sendable {
     self.degradedMode = degradedMode
   }
 
+  /// Degraded mode on or off; on, the FUSE mounts share one node metadata cache.
+  var degradedArguments: [String] {
+    degradedMode ? ["--degraded", "on", "--metadata-cache-dir", directory + "/node-cache"] : ["--degraded", "off"]
+  }
+
   /// Starts a mount daemon and waits (up to 60 s) until the kernel shows the mount.
   func mount(_ name: String) -> String? {
     let mountpoint = directory + "/\(name)/mnt"
@@ -37,7 +42,7 @@ final class FuseContainers: @unchecked Sendable {
       let daemon = ChaosProcess(
         name: name, executable: executable,
         arguments: ["mount", volume, mountpoint, "--foreground", "--cache-dir", cache, "--meta", metaAddresses.joined(separator: ",")]
-          + MountFlags.degraded(degradedMode),
+          + degradedArguments,
         logPath: directory + "/\(name)/mount.log")
       try daemon.start()
       lock.withLock { daemons[name] = daemon }
@@ -95,8 +100,10 @@ final class FuseContainers: @unchecked Sendable {
     let r = ChaosProcess.run(executable, ["commit", mountpoint], timeoutSeconds: 120)
     if r.status == 0, let version = Self.version(in: r.output) {
       recorder.complete(op, .ok, kind: .commit, process: process) { $0.version = version }
-    } else if r.output.contains("queued") {
+    } else if r.status == 9 || r.output.contains("queued:") {
       recorder.complete(op, .info, kind: .commit, process: process) { $0.detail = "queued (degraded mode)" }
+      waitForQueue(mountpoint, op: op, process: process)
+      return
     } else {
       let unknown = r.output.contains("unknown") || r.status == 124
       recorder.complete(op, unknown ? .unknown : .fail, kind: .commit, process: process) {
@@ -108,6 +115,26 @@ final class FuseContainers: @unchecked Sendable {
     recorder.complete(reload, rr.status == 0 ? .ok : .fail, kind: .reload, process: process) {
       $0.version = Self.version(in: rr.output)
       if rr.status != 0 { $0.error = rr.output.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+  }
+
+  /// Polls `cairn status` until the mount's queue is empty, then records the commit as applied
+  /// with the version the mount's last commit produced (bounded: 3 minutes).
+  func waitForQueue(_ mountpoint: String, op: Int, process: String) {
+    struct Status: Decodable {
+      var queuedCommits: Int?
+      var lastCommitVersion: UInt64?
+    }
+    let deadline = Date().addingTimeInterval(180)
+    while Date() < deadline {
+      let r = ChaosProcess.run(executable, ["status", mountpoint, "--json"], timeoutSeconds: 30)
+      if r.status == 0, let start = r.output.firstIndex(of: "{"),
+        let s = try? JSONDecoder().decode(Status.self, from: Data(r.output[start...].utf8)), (s.queuedCommits ?? 0) == 0
+      {
+        recorder.complete(op, .ok, kind: .commit, process: process) { $0.version = s.lastCommitVersion }
+        return
+      }
+      usleep(500_000)
     }
   }
 
@@ -186,10 +213,6 @@ final class FuseContainers: @unchecked Sendable {
   }
 }
 
-/// The mount's degraded-mode flag, when this build's `cairn mount` has one.
-enum MountFlags {
-  static func degraded(_ on: Bool) -> [String] { [] }
-}
 
 /// Reads a whole file on a helper thread, giving up after a deadline (the thread is left behind
 /// when the kernel never answers; the mount is torn down at the end of the run).

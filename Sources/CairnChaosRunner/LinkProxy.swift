@@ -33,6 +33,7 @@ final class LinkProxy: @unchecked Sendable {
   private var listenFd: Int32 = -1
   private var seed: UInt64
   private var isStopped = false
+  private var isWatching = false
   /// Most bytes held per direction of one connection; past it the connection is reset (as TCP
   /// would give up).
   static let maxHeldBytes = 64 << 20
@@ -55,21 +56,71 @@ final class LinkProxy: @unchecked Sendable {
     for pump in all { pump.wake() }
   }
 
+  /// Listens; while the target is down the proxy does not listen, so a connecting node gets
+  /// "connection refused" at once, as it would from the dead server itself.
   func start() throws(CairnError) {
+    let fd = try Self.listenSocket(port: listenPort, what: "the proxy \(from)→\(to)")
+    lock.withLock { listenFd = fd }
+    Thread { [self] in acceptLoop(fd) }.start()
+  }
+
+  /// Stops listening until the target accepts connections again (a watcher thread checks every
+  /// 50 ms). Called when the harness kills the target, and when a connect to it fails.
+  func targetWentDown() {
+    let fd: Int32 = lock.withLock {
+      guard listenFd >= 0, !isWatching else { return -1 }
+      isWatching = true
+      defer { listenFd = -1 }
+      return listenFd
+    }
+    guard fd >= 0 else { return }
+    shutdown(fd, Int32(SHUT_RDWR))
+    close(fd)
+    Thread { [self] in
+      while !lock.withLock({ isStopped }) {
+        usleep(50_000)
+        guard Self.accepts(port: targetPort) else { continue }
+        guard let fd = try? Self.listenSocket(port: listenPort, what: "the proxy") else { continue }
+        let stopped = lock.withLock { () -> Bool in
+          isWatching = false
+          if isStopped { return true }
+          listenFd = fd
+          return false
+        }
+        if stopped {
+          close(fd)
+          return
+        }
+        acceptLoop(fd)
+        return
+      }
+    }.start()
+  }
+
+  /// Whether something accepts TCP connections on the port (a connect that succeeds).
+  static func accepts(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = loopback(port: port)
+    return withUnsafePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+  }
+
+  static func listenSocket(port: Int, what: String) throws(CairnError) -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var addr = Self.loopback(port: listenPort)
+    var addr = loopback(port: port)
     let bound = withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard fd >= 0, bound == 0, listen(fd, 128) == 0 else {
+      let reason = String(cString: strerror(errno))
       if fd >= 0 { close(fd) }
-      throw CairnError(.unavailable, "cannot start the proxy \(from)→\(to) on port \(listenPort): \(String(cString: strerror(errno)))")
+      throw CairnError(.unavailable, "cannot start \(what) on port \(port): \(reason)")
     }
-    listenFd = fd
-    let thread = Thread { [self] in acceptLoop(fd) }
-    thread.start()
+    return fd
   }
 
   private func acceptLoop(_ fd: Int32) {
@@ -94,9 +145,10 @@ final class LinkProxy: @unchecked Sendable {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard rc == 0 else {
-      // The target is down: refuse like it would (close the client's connection).
+      // The target is down: this connection is dropped, later ones are refused.
       close(upstream)
       close(client)
+      targetWentDown()
       return
     }
     var one: Int32 = 1
@@ -119,14 +171,14 @@ final class LinkProxy: @unchecked Sendable {
   func finished(_ pump: Pump) { _ = lock.withLock { pumps.removeValue(forKey: ObjectIdentifier(pump)) } }
 
   func stop() {
-    let all: [Pump] = lock.withLock {
+    let (all, fd): ([Pump], Int32) = lock.withLock {
       isStopped = true
-      return Array(pumps.values)
+      defer { listenFd = -1 }
+      return (Array(pumps.values), listenFd)
     }
-    if listenFd >= 0 {
-      shutdown(listenFd, Int32(SHUT_RDWR))
-      close(listenFd)
-      listenFd = -1
+    if fd >= 0 {
+      shutdown(fd, Int32(SHUT_RDWR))
+      close(fd)
     }
     for pump in all { pump.connection.reset() }
   }

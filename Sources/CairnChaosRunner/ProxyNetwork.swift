@@ -56,6 +56,12 @@ final class ProxyNetwork: @unchecked Sendable {
     for l in links.values where nodes.contains(l.from) || nodes.contains(l.to) { l.set { $0 = .normal } }
   }
 
+  /// The node was killed: links to it refuse connections until it listens again, and open
+  /// connections to it are reset (its sockets died with it).
+  func targetDown(_ node: String) {
+    for l in links.values where l.to == node { l.targetWentDown() }
+  }
+
   func shutdown() async {
     for l in links.values { l.stop() }
   }

@@ -32,6 +32,8 @@ final class Workload: @unchecked Sendable {
   private var running = 0
   private var containerCount = 0
   let fuse: FuseContainers
+  /// The node's metadata cache shared by the in-process mounts (degraded mode on only).
+  let metadataCache: MetadataCache?
 
   init(
     scenario: Scenario, topology: Topology, cluster: ChaosCluster, recorder: HistoryRecorder, directory: String,
@@ -45,6 +47,15 @@ final class Workload: @unchecked Sendable {
     self.log = log
     client = try cluster.workloadClient()
     volume = try VolumeName(scenario.workload.volume)
+    if topology.isDegradedModeOn {
+      do throws(VFSError) {
+        metadataCache = try MetadataCache(directory: directory + "/node-cache")
+      } catch {
+        throw error.cairnError
+      }
+    } else {
+      metadataCache = nil
+    }
     fuse = FuseContainers(
       executable: cluster.executable, directory: directory + "/fuse", metaAddresses: cluster.metaAddresses(from: "clients"),
       volume: scenario.workload.volume, recorder: recorder, degradedMode: topology.isDegradedModeOn)
@@ -112,8 +123,7 @@ final class Workload: @unchecked Sendable {
         }
         if let id {
           startThread {
-            self.shortLivedContainer("c\(id)")
-            self.lock.withLock { self.running -= 1 }
+            self.shortLivedContainer("c\(id)") { self.lock.withLock { self.running -= 1 } }
           }
         }
       }
@@ -188,20 +198,42 @@ final class Workload: @unchecked Sendable {
     configuration.diskCacheBytes = 0
     configuration.operationTimeoutSeconds = 15
     configuration.commitTimeoutSeconds = 30
-    return try VolumeFS(
-      configuration: configuration, backend: ClientBackend(client: client, name: volume), logger: Self.quietLogger)
+    let direct = ClientBackend(client: client, name: volume)
+    guard let metadataCache else {
+      return try VolumeFS(configuration: configuration, backend: direct, logger: Self.quietLogger)
+    }
+    configuration.isDegradedModeEnabled = true
+    let backend = CachingBackend(inner: direct, cache: metadataCache, volume: volume, logger: Self.quietLogger)
+    return try VolumeFS(configuration: configuration, backend: backend, logger: Self.quietLogger)
   }
 
   /// Mount, read the model, write a checkpoint, commit, reload, exit.
-  func shortLivedContainer(_ name: String) {
+  /// `exited` is called when the container is gone (a queued commit then stays with the node).
+  func shortLivedContainer(_ name: String, exited: () -> Void) {
     let cache = directory + "/mounts/\(name)"
     defer { try? FileManager.default.removeItem(atPath: cache) }
-    guard let fs = timedMount(name, cache: cache) else { return }
+    guard let fs = timedMount(name, cache: cache) else {
+      exited()
+      return
+    }
     for _ in 0..<scenario.workload.readsPerContainer { readModel(fs, process: name) }
-    commitCheckpoint(fs, process: name, sequence: 1)
+    if let queued = commitCheckpoint(fs, process: name, sequence: 1) {
+      let op = recorder.invoke(.unmount, process: name)
+      recorder.complete(op, .ok, kind: .unmount, process: name)
+      exited()
+      // The container exits; its node keeps the queued commit and sends it when the cluster
+      // answers (what the mount daemon does), bounded by the end of the run plus 2 minutes.
+      while fs.queuedCommitCount > 0 && recorder.now() < scenario.durationSeconds + 120 {
+        try? fs.drainQueue()
+        if fs.queuedCommitCount > 0 { usleep(500_000) }
+      }
+      finishQueued(fs, queued)
+      return
+    }
     reload(fs, process: name)
     let op = recorder.invoke(.unmount, process: name)
     recorder.complete(op, .ok, kind: .unmount, process: name)
+    exited()
   }
 
   /// Mounted for the whole run: reads continuously, commits a checkpoint every few seconds.
@@ -216,15 +248,32 @@ final class Workload: @unchecked Sendable {
     guard let fs else { return }
     var lastCommit = recorder.now()
     var sequence = 0
+    var queued: QueuedOperation?
+    var lastDrain = 0.0
     while !isStopping && recorder.now() < end {
       readModel(fs, process: name)
-      if recorder.now() - lastCommit >= scenario.workload.commitEverySeconds {
+      if let pending = queued, recorder.now() - lastDrain >= 2 {
+        // One queued commit at a time: send it before committing again.
+        lastDrain = recorder.now()
+        try? fs.drainQueue()
+        if fs.queuedCommitCount == 0 {
+          finishQueued(fs, pending)
+          queued = nil
+        }
+      } else if queued == nil && recorder.now() - lastCommit >= scenario.workload.commitEverySeconds {
         sequence += 1
-        commitCheckpoint(fs, process: name, sequence: sequence)
-        reload(fs, process: name)
+        queued = commitCheckpoint(fs, process: name, sequence: sequence)
+        if queued == nil { reload(fs, process: name) }
         lastCommit = recorder.now()
       }
       usleep(150_000)
+    }
+    if let pending = queued {
+      while fs.queuedCommitCount > 0 && recorder.now() < scenario.durationSeconds + 120 {
+        try? fs.drainQueue()
+        if fs.queuedCommitCount > 0 { usleep(500_000) }
+      }
+      finishQueued(fs, pending)
     }
     let op = recorder.invoke(.unmount, process: name)
     recorder.complete(op, .ok, kind: .unmount, process: name)
@@ -271,7 +320,22 @@ final class Workload: @unchecked Sendable {
     }
   }
 
-  func commitCheckpoint(_ fs: VolumeFS, process: String, sequence: Int) {
+  /// A commit queued in degraded mode, completed in the history once it is applied.
+  struct QueuedOperation {
+    var op: Int
+    var process: String
+  }
+
+  /// Records the queued commit as applied (the mount was rebased on the version it produced),
+  /// or leaves it open when it never was (the checkers report that).
+  func finishQueued(_ fs: VolumeFS, _ queued: QueuedOperation) {
+    guard fs.queuedCommitCount == 0 else { return }
+    recorder.complete(queued.op, .ok, kind: .commit, process: queued.process) { $0.version = fs.pinnedVersion }
+  }
+
+  /// Writes and commits a checkpoint; returns the operation when degraded mode queued it.
+  @discardableResult
+  func commitCheckpoint(_ fs: VolumeFS, process: String, sequence: Int) -> QueuedOperation? {
     let fileName = "\(process)-\(sequence).bin"
     var random = CairnChaos.SeededRandom(seed: scenario.seed ^ UInt64(truncatingIfNeeded: fileName.hashValueStable))
     let content = (0..<scenario.workload.checkpointBytes).map { _ in UInt8(truncatingIfNeeded: random.next()) }
@@ -289,13 +353,21 @@ final class Workload: @unchecked Sendable {
         caller: Caller(uid: 0, gid: 0))
       _ = try content.withUnsafeBytes { try fs.write(handle: handle, offset: 0, data: $0) }
       fs.release(handle)
-      let version = try fs.commit(message: "checkpoint \(fileName)")
-      recorder.complete(op, .ok, kind: .commit, process: process) { $0.version = version }
+      switch try fs.commitOrQueue(message: "checkpoint \(fileName)") {
+      case .committed(let version):
+        recorder.complete(op, .ok, kind: .commit, process: process) { $0.version = version }
+      case .queued(let position, let key):
+        recorder.complete(op, .info, kind: .commit, process: process) {
+          $0.detail = "queued (degraded mode), position \(position), key \(key)"
+        }
+        return QueuedOperation(op: op, process: process)
+      }
     } catch {
       recorder.complete(op, outcome(of: error, kind: .commit), kind: .commit, process: process) {
         $0.error = describe(error)
       }
     }
+    return nil
   }
 
   func reload(_ fs: VolumeFS, process: String) {

@@ -9,14 +9,14 @@ final class EchoServer: @unchecked Sendable {
   private(set) var port: Int
   private let fd: Int32
 
-  init() throws {
+  init(port wanted: Int = 0) throws {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     self.fd = fd
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
+    addr.sin_port = in_port_t(UInt16(wanted).bigEndian)
     addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     port = 0
@@ -148,6 +148,25 @@ final class LinkProxyTests: XCTestCase {
     XCTAssertEqual(got, "slow")
     // Delayed on the way there and back.
     XCTAssertGreaterThan(Date().timeIntervalSince(start), 0.75)
+  }
+
+  func testRefusesConnectionsWhileTheTargetIsDownAndAcceptsWhenItIsBack() throws {
+    let targetPort = echo.port
+    echo.stop()
+    network.targetDown("b")
+    usleep(100_000)
+    XCTAssertThrowsError(try TestSocket(port: port), "a dead target's proxy accepted a connection")
+    echo = try EchoServer(port: targetPort)
+    var socket: TestSocket?
+    let deadline = Date().addingTimeInterval(3)
+    while socket == nil && Date() < deadline {
+      socket = try? TestSocket(port: port)
+      if socket == nil { usleep(50_000) }
+    }
+    let s = try XCTUnwrap(socket, "the proxy did not listen again")
+    defer { s.close() }
+    s.send("back")
+    XCTAssertEqual(s.receive(within: 1), "back")
   }
 
   func testLossCostsRetransmissionTimeouts() throws {
