@@ -23,7 +23,8 @@ struct Verifier {
     }
     guard let client = try? cluster.directClient() else { return }
     defer { Task { await client.close() } }
-    let retained = Set((try? await client.history(volume, limit: 100_000))?.map(\.version) ?? [])
+    let history = ((try? await client.history(volume, limit: 100_000)) ?? []).map(\.version).sorted()
+    let retained = Set(history)
     let commits = recorder.history.operations.filter { $0.kind == .commit && $0.outcome != .fail }
     var paths: [String] = []
     for c in commits where !paths.contains(c.invoke.path ?? "") { if let p = c.invoke.path { paths.append(p) } }
@@ -33,7 +34,7 @@ struct Verifier {
       guard let path = c.invoke.path, let v = c.completion?.version, retained.contains(v) else { continue }
       await verify(client, path: path, version: v)
     }
-    for m in cluster.metaNames { await metaState(m) }
+    for m in cluster.metaNames { await metaState(m, versions: history) }
   }
 
   func verify(_ client: CairnClient, path: String, version: UInt64?) async {
@@ -60,27 +61,46 @@ struct Verifier {
     }
   }
 
-  /// The versions one server lists, asked over a connection of its own (no redirects).
-  func metaState(_ name: String) async {
+  /// The versions one server holds, asked over a connection of its own (no redirects): for each
+  /// retained version (from the leader's history), the diff from the version before it — which
+  /// any replica that has applied that version answers. A follower still catching up gets a few
+  /// seconds.
+  func metaState(_ name: String, versions: [UInt64]) async {
     let op = recorder.invoke(.metaState, process: "verifier") { $0.detail = name }
+    var held: [UInt64] = []
+    var digests: [String] = []
     do throws(CairnError) {
       let connection = try await WireConnection.connect(to: try ServerAddress(parsing: cluster.realAddress(name)))
       defer { connection.close() }
-      let reply = try await connection.call(
-        .meta, payload: WireCodec.encode(MetaRequest.history(volume, limit: 100_000)), timeout: .seconds(10))
-      guard case .history(let list) = try WireCodec.decode(MetaResponse.self, from: reply.payload) else {
-        throw CairnError(.protocolError, "unexpected reply to history")
+      for (previous, version) in zip(versions, versions.dropFirst()) {
+        var attempt = 0
+        while true {
+          do throws(CairnError) {
+            let reply = try await connection.call(
+              .meta, payload: WireCodec.encode(MetaRequest.diff(volume, from: previous, to: version)), timeout: .seconds(10))
+            guard case .diff(let entries) = try WireCodec.decode(MetaResponse.self, from: reply.payload) else {
+              throw CairnError(.protocolError, "unexpected reply to diff")
+            }
+            held.append(version)
+            digests.append(
+              entries.map { "\($0.path) \($0.kind) \($0.oldSize) \($0.newSize)" }.sorted().joined(separator: ";"))
+            break
+          } catch {
+            attempt += 1
+            guard error.code == .notLeader || error.code == .unavailable, attempt < 20 else { throw error }
+            try? await Task.sleep(for: .milliseconds(250))
+          }
+        }
       }
-      let sorted = list.sorted { $0.version < $1.version }
       recorder.complete(op, .ok, kind: .metaState, process: "verifier") {
         $0.detail = name
-        $0.versions = sorted.map(\.version)
-        $0.versionDigests = sorted.map { "\($0.parent)|\($0.author)|\($0.timeNanos)|\($0.changedPaths)|\($0.fileCount)|\($0.totalBytes)" }
+        $0.versions = held
+        $0.versionDigests = digests
       }
     } catch {
       recorder.complete(op, .fail, kind: .metaState, process: "verifier") {
         $0.detail = name
-        $0.error = error.description
+        $0.error = "after version \(held.last ?? versions.first ?? 0): \(error.description)"
       }
     }
   }

@@ -19,6 +19,12 @@ public actor ServerDirectory {
 
   public func all(refresh: Bool = false) async throws(CairnError) -> [ChunkServerStatus] {
     if !refresh, let fetchedAt, ContinuousClock.now - fetchedAt < maxAge { return cached }
+    if !refresh, !cached.isEmpty {
+      // Stale: answer from the list we have and refresh in the background (one refresh at a
+      // time), so a slow or stalled metadata service never holds up a block read or write.
+      startBackgroundRefresh()
+      return cached
+    }
     let reply: MetaResponse
     do throws(CairnError) {
       reply = try await meta.call(.clusterStatus)
@@ -35,6 +41,23 @@ public actor ServerDirectory {
     cached = status.chunkServers
     fetchedAt = .now
     return cached
+  }
+
+  private var refreshing: Task<Void, Never>?
+
+  private func startBackgroundRefresh() {
+    guard refreshing == nil else { return }
+    refreshing = Task { [meta] in
+      let reply = try? await meta.call(.clusterStatus)
+      self.finishRefresh(reply)
+    }
+  }
+
+  private func finishRefresh(_ reply: MetaResponse?) {
+    refreshing = nil
+    if case .cluster(let status)? = reply { cached = status.chunkServers }
+    // After a failure too: ask again after another `maxAge`, not on every call.
+    fetchedAt = .now
   }
 
   /// Uses `servers` until the metadata service answers (nothing changes once it has).
