@@ -46,8 +46,11 @@ struct ClientOptions: ParsableArguments {
       "no metadata server given: pass --meta HOST:PORT, set CAIRN_META, or start a local cluster with 'cairn dev up'")
   }
 
+  /// A client; `CAIRN_HEDGED_READS=0` turns hedged reads off (for benchmarks).
   func makeClient() throws(CairnError) -> CairnClient {
-    CairnClient(metaAddresses: try resolveAddresses(), timeout: .milliseconds(Int(timeout * 1000)))
+    CairnClient(
+      metaAddresses: try resolveAddresses(), timeout: .milliseconds(Int(timeout * 1000)),
+      hedgedReads: ProcessInfo.processInfo.environment["CAIRN_HEDGED_READS"] != "0")
   }
 }
 

@@ -32,6 +32,15 @@ struct DevUp: AsyncParsableCommand {
   // Mount of volume 'demo' (see MountDev.swift).
   @Option(help: "Also mount volume 'demo' here (default: /vol when root with the default --dir; \"\" for none).")
   var mount: String?
+  @Option(help: "TOML config passed to every metadata server (e.g. repair and GC settings); flags still win.")
+  var metaConfig: String?
+  @Option(help: "TOML config passed to every chunk server (e.g. scrub settings); flags still win.")
+  var chunkConfig: String?
+
+  /// `--config PATH` for a server, when a config file was given.
+  static func configArguments(_ path: String?) -> [String] {
+    path.map { ["--config", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
+  }
 
   func validate() throws {
     guard (1...16).contains(chunkServers) else { throw ValidationError("--chunk-servers must be between 1 and 16") }
@@ -57,6 +66,7 @@ struct DevUp: AsyncParsableCommand {
         ]
         if metas.count > 1 { arguments += ["--id", "\(meta.id)", "--peers", peers] }
         if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
+        arguments += Self.configArguments(metaConfig)
         let pid = try cluster.spawn(name: meta.name, arguments: arguments)
         started.append((meta.name, pid, meta.address))
       }
@@ -67,7 +77,7 @@ struct DevUp: AsyncParsableCommand {
           arguments: [
             "chunk", "serve", "--data-dir", cluster.directory + "/chunk-\(i)", "--listen", address, "--meta", metaAddress,
             "--zone", "zone-\(i)", "--heartbeat", "1",
-          ])
+          ] + Self.configArguments(chunkConfig))
         started.append(("chunk-\(i)", pid, address))
       }
       let first = metas[0]

@@ -1,8 +1,11 @@
 import ArgumentParser
 import CairnChunkServer
+import CairnClient
 import CairnCore
 import CairnMetaServer
 import CairnService
+import CairnTransport
+import CairnWire
 import Foundation
 import Logging
 
@@ -30,6 +33,14 @@ struct MetaServe: AsyncParsableCommand {
   @Flag(help: "Join an existing group: wait to be added with 'cairn cluster add-meta' instead of starting a new group.")
   var join = false
   @Option(help: "Raft election timeout in milliseconds (default 1000).") var electionTimeoutMs: Int?
+  @Option(help: "Seconds a chunk server may be down before its blocks are re-replicated (default 300).")
+  var repairGrace: Double?
+  @Option(help: "Repair copy rate limit in bytes per second (default 64 MiB/s).") var repairBytesPerSecond: Double?
+  @Option(help: "Repair copies in flight at most (default 4).") var repairConcurrency: Int?
+  @Option(help: "Seconds between repair passes (default 10).") var repairInterval: Double?
+  @Option(help: "Seconds a block stays unreferenced (or an upload uncommitted) before it is deleted (default 3600).")
+  var gcGrace: Double?
+  @Option(help: "Seconds between garbage-collection passes (default 60).") var gcInterval: Double?
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
@@ -45,6 +56,12 @@ struct MetaServe: AsyncParsableCommand {
       if let listen { settings.listen = listen }
       if let chunkDownAfter { settings.chunkDownAfterSeconds = chunkDownAfter }
       if let logLevel { settings.logLevel = logLevel }
+      if let repairGrace { settings.repairGraceSeconds = repairGrace }
+      if let repairBytesPerSecond { settings.repairBytesPerSecond = repairBytesPerSecond }
+      if let repairConcurrency { settings.repairConcurrency = repairConcurrency }
+      if let repairInterval { settings.repairIntervalSeconds = repairInterval }
+      if let gcGrace { settings.gcGraceSeconds = gcGrace }
+      if let gcInterval { settings.gcIntervalSeconds = gcInterval }
       guard !settings.dataDir.isEmpty else { throw .invalid("--data-dir (or data_dir in --config) is required") }
       LoggingSetup.bootstrap(level: try LoggingSetup.level(settings.logLevel ?? "info"))
       let logger = Logger(label: "cairn.meta")
@@ -65,7 +82,7 @@ struct ChunkCommand: AsyncParsableCommand {
 struct ChunkServe: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "serve", abstract: "Store content-addressed blocks in a data directory until SIGTERM.")
-  @Option(help: "TOML config file (keys: data_dir, listen, meta, advertise, zone, heartbeat_seconds, log_level).")
+  @Option(help: "TOML config file (keys: data_dir, listen, meta, advertise, zone, heartbeat_seconds, log_level, scrub_bytes_per_second, scrub_pause_seconds).")
   var config: String?
   @Option(help: "Data directory for blocks.") var dataDir: String?
   @Option(help: "Address to listen on, HOST:PORT.") var listen: String?
@@ -74,6 +91,8 @@ struct ChunkServe: AsyncParsableCommand {
   @Option(help: "Failure-domain label (replicas spread across zones).") var zone: String?
   @Option(help: "Seconds between heartbeats.") var heartbeat: Double?
   @Option(help: "Log level.") var logLevel: String?
+  @Option(help: "Background scrub rate in bytes per second (0: off; default 16 MiB/s).") var scrubBytesPerSecond: Double?
+  @Option(help: "Seconds between two full scrub passes (default 3600).") var scrubPause: Double?
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
@@ -87,6 +106,8 @@ struct ChunkServe: AsyncParsableCommand {
       if let zone { settings.zone = zone }
       if let heartbeat { settings.heartbeatSeconds = heartbeat }
       if let logLevel { settings.logLevel = logLevel }
+      if let scrubBytesPerSecond { settings.scrubBytesPerSecond = scrubBytesPerSecond }
+      if let scrubPause { settings.scrubPauseSeconds = scrubPause }
       guard !settings.dataDir.isEmpty else { throw .invalid("--data-dir (or data_dir in --config) is required") }
       guard !settings.meta.isEmpty else { throw .invalid("--meta (or meta in --config) is required") }
       LoggingSetup.bootstrap(level: try LoggingSetup.level(settings.logLevel ?? "info"))
@@ -103,7 +124,9 @@ struct ChunkServe: AsyncParsableCommand {
 struct ClusterCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cluster", abstract: "Inspect and change the cluster.",
-    subcommands: [ClusterStatusCommand.self, ClusterAddMeta.self, ClusterRemoveMeta.self, ClusterTransferLeader.self])
+    subcommands: [ClusterStatusCommand.self, ClusterAddMeta.self, ClusterRemoveMeta.self, ClusterTransferLeader.self,
+      ClusterDrainChunkCommand.self,
+    ])
 }
 
 struct ClusterStatusCommand: AsyncParsableCommand {
@@ -122,6 +145,9 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     var blocks: UInt64
     var corruptBlocks: UInt64
     var lastHeartbeatMillis: UInt64?
+    var draining: Bool
+    /// Blocks the metadata still locates here (drain progress), when the leader has counted.
+    var recordedBlocks: UInt64?
   }
 
   struct MetaRow: Encodable {
@@ -149,6 +175,15 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     var term: UInt64?
     var metaServers: [MetaRow]
     var chunkServers: [ChunkRow]
+    var blocks: BlockHealthStatus?
+  }
+
+  /// The leader's own status (its block health and drain counts), or nil if it does not answer.
+  static func leaderStatus(_ address: String) async -> ClusterStatus? {
+    guard let parsed = try? ServerAddress(parsing: address) else { return nil }
+    let leader = CairnClient(metaAddresses: [parsed], timeout: .seconds(5))
+    defer { Task { await leader.close() } }
+    return try? await leader.clusterStatus()
   }
 
   /// One row per metadata server of a Raft group (empty when the servers run without Raft).
@@ -176,23 +211,29 @@ struct ClusterStatusCommand: AsyncParsableCommand {
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
-      let status = try await client.makeClient().clusterStatus()
+      var status = try await client.makeClient().clusterStatus()
       let admin = try client.makeAdmin()
       let metas = await Self.metaRows(admin)
       await admin.close()
       let leaderRow = metas.filter { $0.role == "leader" }.max { ($0.term ?? 0) < ($1.term ?? 0) }
+      if !status.isLeader, let leaderRow, let fromLeader = await ClusterStatusCommand.leaderStatus(leaderRow.address) {
+        // Block health and repair progress are counted by the leader only.
+        status.blocks = fromLeader.blocks
+        status.chunkServers = fromLeader.chunkServers
+      }
       let rows = status.chunkServers.map {
         ChunkRow(
           id: $0.serverId, address: $0.address, zone: $0.zone, state: $0.isUp ? "up" : "down",
           capacityBytes: $0.capacityBytes, freeBytes: $0.freeBytes, blocks: $0.blockCount, corruptBlocks: $0.corruptBlocks,
-          lastHeartbeatMillis: $0.lastHeartbeatAgeMillis == UInt64.max ? nil : $0.lastHeartbeatAgeMillis)
+          lastHeartbeatMillis: $0.lastHeartbeatAgeMillis == UInt64.max ? nil : $0.lastHeartbeatAgeMillis,
+          draining: $0.isDraining == true, recordedBlocks: $0.recordedBlocks)
       }
       if json {
         Terminal.json(
           Output(
             metaServerId: status.metaServerId, leader: status.isLeader, appliedIndex: status.appliedIndex,
             volumes: status.volumeCount, raft: !metas.isEmpty, leaderId: leaderRow?.id, term: leaderRow?.term,
-            metaServers: metas, chunkServers: rows))
+            metaServers: metas, chunkServers: rows, blocks: status.blocks))
         return
       }
       if metas.isEmpty {
@@ -214,13 +255,25 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         for m in metas where m.problem != nil { Terminal.out("  \(m.address): \(m.problem ?? "")") }
       }
       Terminal.table(
-        ["CHUNK SERVER", "ADDRESS", "ZONE", "STATE", "BLOCKS", "CORRUPT", "FREE", "CAPACITY"],
+        ["CHUNK SERVER", "ADDRESS", "ZONE", "STATE", "BLOCKS", "RECORDED", "CORRUPT", "FREE", "CAPACITY"],
         rows.map {
           [
-            "\($0.id)", $0.address, $0.zone, $0.state, "\($0.blocks)", "\($0.corruptBlocks)", Format.bytes($0.freeBytes),
+            "\($0.id)", $0.address, $0.zone, $0.draining ? "\($0.state),draining" : $0.state, "\($0.blocks)",
+            $0.recordedBlocks.map { "\($0)" } ?? "-", "\($0.corruptBlocks)", Format.bytes($0.freeBytes),
             Format.bytes($0.capacityBytes),
           ]
         })
+      if let b = status.blocks {
+        Terminal.out(
+          "blocks: \(b.blocks) referenced, \(b.replicas) replicas; \(b.underReplicated) under-replicated, \(b.unreachable) with a copy on a down server, \(b.unavailable) with no copy up"
+        )
+        Terminal.out(
+          "corrupt copies: \(b.corruptReplicas) found, \(b.corruptPendingRepair) waiting for repair")
+        Terminal.out(
+          "repair: \(b.repairQueued) copies queued, \(b.repairCopiesDone) done (\(Format.bytes(b.repairBytesCopied))), \(b.repairCopiesFailed) failed, \(b.repairPasses) passes"
+        )
+        Terminal.out("garbage: \(b.garbagePending) unreferenced block(s) in their grace period, \(b.garbageCollected) deleted")
+      }
     }
   }
 }

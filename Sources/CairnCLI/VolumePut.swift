@@ -112,8 +112,10 @@ struct VolumePut: AsyncParsableCommand {
           changes.append(.put(item.remotePath, .file(manifest, item.attributes)))
         }
       }
-      let result = try await c.commit(
-        volume, changes: changes, baseVersion: head, message: message ?? "put \(items.first?.remotePath.rawValue ?? "")")
+      let result = try await commitReuploading(
+        c, volume, changes: changes, baseVersion: head, message: message ?? "put \(items.first?.remotePath.rawValue ?? "")",
+        sources: items.enumerated().compactMap { i, item in manifests[i].map { (item.localPath, $0) } },
+        blockBytes: blockBytes, replicas: replicas)
       Terminal.out(
         "uploaded \(files.count) file(s), \(Format.bytes(totalBytes)) to '\(name)' as version \(result.version) (\(uploaded) block(s) sent, \(skipped) already stored)"
       )

@@ -14,6 +14,10 @@ public struct ChunkServerConfig: Codable, Sendable {
   public var zone: String?
   public var heartbeatSeconds: Double?
   public var logLevel: String?
+  /// Background scrub rate (bytes re-read per second; 0 turns scrubbing off). Default 16 MiB/s.
+  public var scrubBytesPerSecond: Double?
+  /// Pause between two full scrub passes. Default 3600 s.
+  public var scrubPauseSeconds: Double?
 
   public init(dataDir: String, listen: String, meta: String, advertise: String? = nil, zone: String? = nil,
               heartbeatSeconds: Double? = nil, logLevel: String? = nil) {
@@ -31,9 +35,14 @@ public struct ChunkServerConfig: Codable, Sendable {
     case listen, meta, advertise, zone
     case heartbeatSeconds = "heartbeat_seconds"
     case logLevel = "log_level"
+    case scrubBytesPerSecond = "scrub_bytes_per_second"
+    case scrubPauseSeconds = "scrub_pause_seconds"
   }
 
-  public static let keys: Set<String> = ["data_dir", "listen", "meta", "advertise", "zone", "heartbeat_seconds", "log_level"]
+  public static let keys: Set<String> = [
+    "data_dir", "listen", "meta", "advertise", "zone", "heartbeat_seconds", "log_level", "scrub_bytes_per_second",
+    "scrub_pause_seconds",
+  ]
 }
 
 /// A running chunk server: block store, wire server and the registration/heartbeat loop.
@@ -41,12 +50,16 @@ public final class ChunkServer: Sendable {
   public let server: WireServer
   public let serverId: UInt64
   private let heartbeatTask: Task<Void, Never>
+  private let scrubTask: Task<Void, Never>?
   let logger: Logger
 
-  private init(server: WireServer, serverId: UInt64, heartbeatTask: Task<Void, Never>, logger: Logger) {
+  private init(
+    server: WireServer, serverId: UInt64, heartbeatTask: Task<Void, Never>, scrubTask: Task<Void, Never>?, logger: Logger
+  ) {
     self.server = server
     self.serverId = serverId
     self.heartbeatTask = heartbeatTask
+    self.scrubTask = scrubTask
     self.logger = logger
   }
 
@@ -58,6 +71,9 @@ public final class ChunkServer: Sendable {
     guard !metaAddresses.isEmpty else { throw .invalid("--meta needs at least one HOST:PORT") }
     let interval = config.heartbeatSeconds ?? 2
     guard interval > 0, interval <= 3600 else { throw .invalid("heartbeat interval must be between 0 and 3600 seconds") }
+    let scrubRate = config.scrubBytesPerSecond ?? Double(16 << 20)
+    let scrubPause = config.scrubPauseSeconds ?? 3600
+    guard scrubRate >= 0, scrubPause >= 0 else { throw .invalid("scrub rate and pause must not be negative") }
     try DataDirectory.prepare(config.dataDir)
     let serverId = try DataDirectory.persistentId(at: config.dataDir + "/server-id")
     let store = try BlockStore(directory: config.dataDir + "/blocks")
@@ -71,10 +87,16 @@ public final class ChunkServer: Sendable {
       await Self.heartbeatLoop(
         registration: registration, metas: metaAddresses, service: service, interval: interval, logger: logger)
     }
+    var scrubTask: Task<Void, Never>?
+    if scrubRate > 0 {
+      let scrubber = Scrubber(
+        store: store, reports: service.badBlocks, bytesPerSecond: scrubRate, pauseSeconds: scrubPause, logger: logger)
+      scrubTask = Task { await scrubber.run() }
+    }
     logger.info(
       "chunk server listening",
       metadata: ["address": "\(server.localAddress)", "id": "\(serverId)", "data_dir": "\(config.dataDir)"])
-    return ChunkServer(server: server, serverId: serverId, heartbeatTask: task, logger: logger)
+    return ChunkServer(server: server, serverId: serverId, heartbeatTask: task, scrubTask: scrubTask, logger: logger)
   }
 
   /// Registers with the metadata service, then heartbeats every `interval` seconds to every
@@ -118,6 +140,20 @@ public final class ChunkServer: Sendable {
         }
         let heartbeat = try await service.heartbeat()
         _ = try await connection.call(.meta, payload: WireCodec.encode(MetaRequest.heartbeat(heartbeat)), timeout: .seconds(5))
+        let bad = service.badBlocks.take()
+        if !bad.isEmpty {
+          do throws(CairnError) {
+            _ = try await connection.call(
+              .meta,
+              payload: WireCodec.encode(
+                MetaRequest.reportBadBlocks(serverId: registration.serverId, addresses: bad, reason: "scrub or read")),
+              timeout: .seconds(5))
+            logger.info("reported bad block copies", metadata: ["count": "\(bad.count)"])
+          } catch {
+            service.badBlocks.restore(bad)
+            throw error
+          }
+        }
         if failures > 0 { logger.info("metadata server reachable again", metadata: ["meta": "\(meta)"]) }
         failures = 0
       } catch {
@@ -133,6 +169,7 @@ public final class ChunkServer: Sendable {
 
   public func stop() async {
     heartbeatTask.cancel()
+    scrubTask?.cancel()
     await server.close()
     logger.info("chunk server stopped")
   }

@@ -10,6 +10,10 @@ public final class ChunkService: RequestHandler {
   let store: BlockStore
   let serverId: UInt64
   let logger: Logger
+  /// Bad copies found here (scrub, failed reads), sent to the metadata service with the next heartbeat.
+  let badBlocks = BadBlockReports()
+  /// Connections to other chunk servers, for repair copies.
+  let peers = ConnectionPool(connectionsPerAddress: 1, connectTimeout: .seconds(2))
 
   public init(store: BlockStore, serverId: UInt64, logger: Logger) {
     self.store = store
@@ -55,8 +59,9 @@ public final class ChunkService: RequestHandler {
         let bytes = try await Blocking.run { () throws(CairnError) -> [UInt8] in try store.read(address) }
         return OutgoingReply(payload: WireCodec.encode(ChunkResponse.block(length: UInt32(bytes.count))), body: bytes)
       } catch {
-        if error.code == .corruptBlock {
-          logger.error("corrupt block quarantined", metadata: ["block": "\(address.hex)"])
+        if error.code == .corruptBlock || error.code == .ioError {
+          logger.error("bad block copy", metadata: ["block": "\(address.hex)", "error": "\(error)"])
+          badBlocks.add(address)
         }
         throw error
       }
@@ -66,6 +71,8 @@ public final class ChunkService: RequestHandler {
       return reply(.deleted)
     case .status:
       return reply(.status(try await heartbeat()))
+    default:
+      return try await maintain(message)
     }
   }
 

@@ -3,6 +3,7 @@ import CairnPlacement
 import CairnTransport
 import CairnWire
 import NIOCore
+import Synchronization
 
 /// Moves blocks between this client and the chunk servers: replicated, quorum-acknowledged
 /// uploads of only the blocks the cluster lacks, and verified downloads that fall back to other
@@ -13,11 +14,16 @@ public final class BlockTransfer: Sendable {
   let servers: ServerDirectory
   /// Uploads in flight or done by this client, so files sharing blocks upload them once.
   let uploads = UploadRegistry()
+  /// Recent read latency per server: fastest replica first, and the hedging threshold.
+  let latencies = Mutex(LatencyTracker())
+  /// Ask a second replica when the first is slower than the threshold (see `fetch`).
+  public let hedgedReads: Bool
 
-  init(meta: MetaClient, pool: ConnectionPool, servers: ServerDirectory) {
+  init(meta: MetaClient, pool: ConnectionPool, servers: ServerDirectory, hedgedReads: Bool = true) {
     self.meta = meta
     self.pool = pool
     self.servers = servers
+    self.hedgedReads = hedgedReads
   }
 
   /// Counters of one upload, for progress output and dedup checks.
@@ -49,22 +55,32 @@ public final class BlockTransfer: Sendable {
     let needed = zip(addresses, known).filter { !$0.1 }.map(\.0)
     stats.blocksSkipped = addresses.count - needed.count
     guard !needed.isEmpty else { return stats }
-    let live = try await servers.liveServers()
+    let live = try await servers.writableServers()
     guard live.count >= quorum else {
       throw CairnError(
-        .unavailable, "only \(live.count) chunk server(s) are up; a write needs \(quorum) durable copies (R=\(replicas))")
+        .unavailable,
+        "only \(live.count) chunk server(s) are up with free space and not draining; a write needs \(quorum) durable copies (R=\(replicas))")
     }
     let targets = live.map { PlacementTarget(serverId: $0.serverId, zone: $0.zone) }
     let results = await withTaskGroup(of: Result<(Int, Int), CairnError>.self) { group in
       for address in needed {
         let bytes = unique[address] ?? []
-        let placed = Rendezvous.place(address, replicas: replicas, among: targets)
+        let placed = Rendezvous.place(address, replicas: replicas, among: targets).map(\.serverId)
+        let spares = Rendezvous.ranked(address, among: targets).map(\.serverId).filter { !placed.contains($0) }
         group.addTask {
           let (task, isOwner) = await self.uploads.task(for: address) {
-            await self.putReplicated(address, bytes, on: placed.map(\.serverId), quorum: quorum)
+            var outcome = await self.putReplicated(address, bytes, on: placed)
+            if outcome.durable < quorum, !spares.isEmpty {
+              // Some placed servers failed (died, full): top up the quorum on the next-ranked
+              // servers; repair spreads the copies later.
+              outcome.add(await self.putReplicated(address, bytes, on: Array(spares.prefix(quorum - outcome.durable))))
+            }
+            return outcome.result(address, bytes: bytes.count, quorum: quorum, tried: placed.count)
           }
           let result = await task.value
-          if case .failure = result { await self.uploads.forget(address) }
+          // Only uploads in flight are shared: a finished one may have been garbage-collected
+          // since (if its commit never came), so the next upload asks the servers again.
+          if isOwner { await self.uploads.forget(address) }
           // Only the task that sent the bytes counts them.
           return isOwner ? result : result.map { _ in (0, 0) }
         }
@@ -85,11 +101,31 @@ public final class BlockTransfer: Sendable {
     return stats
   }
 
-  /// Puts one block on its placement in parallel; succeeds once `quorum` copies are durable.
-  /// Returns how many servers were sent the bytes and how many bytes were sent.
-  private func putReplicated(_ address: BlockAddress, _ bytes: [UInt8], on serverIds: [UInt64], quorum: Int) async
-    -> Result<(Int, Int), CairnError>
-  {
+  /// What one round of puts of a block achieved.
+  struct PutOutcome {
+    var durable = 0
+    var sent = 0
+    var errors: [String] = []
+
+    mutating func add(_ other: PutOutcome) {
+      durable += other.durable
+      sent += other.sent
+      errors += other.errors
+    }
+
+    /// Success once `quorum` copies are durable; returns servers sent the bytes and bytes sent.
+    func result(_ address: BlockAddress, bytes: Int, quorum: Int, tried: Int) -> Result<(Int, Int), CairnError> {
+      if durable >= quorum { return .success((sent, sent * bytes)) }
+      let code: CairnError.Code = errors.contains { $0.contains("full") } ? .noSpace : .unavailable
+      return .failure(
+        CairnError(
+          code, "block \(address.shortHex) is durable on \(durable) server(s) (\(tried) placed), \(quorum) needed",
+          details: errors))
+    }
+  }
+
+  /// Puts one block on `serverIds` in parallel (skipping servers that already hold it).
+  private func putReplicated(_ address: BlockAddress, _ bytes: [UInt8], on serverIds: [UInt64]) async -> PutOutcome {
     let outcomes = await withTaskGroup(of: (UInt64, Result<Bool, CairnError>).self) { group in
       for id in serverIds {
         group.addTask {
@@ -115,65 +151,20 @@ public final class BlockTransfer: Sendable {
       for await o in group { out.append(o) }
       return out
     }
-    var durable = 0
-    var sent = 0
-    var errors: [String] = []
+    var outcome = PutOutcome()
     for (id, o) in outcomes {
       switch o {
       case .success(let didSend):
-        durable += 1
-        if didSend { sent += 1 }
-      case .failure(let e): errors.append("server \(id): \(e.message)")
+        outcome.durable += 1
+        if didSend { outcome.sent += 1 }
+      case .failure(let e): outcome.errors.append("server \(id): \(e.message)")
       }
     }
-    if durable >= quorum { return .success((sent, sent * bytes.count)) }
-    let code: CairnError.Code = errors.contains { $0.contains("full") } ? .noSpace : .unavailable
-    return .failure(
-      CairnError(
-        code, "block \(address.shortHex) is durable on \(durable) of \(serverIds.count) servers, \(quorum) needed",
-        details: errors))
-  }
-
-  /// Fetches a block and checks it hashes to its address and has the expected length. Tries the
-  /// servers known to hold it, then every other live server; a copy that fails verification is
-  /// skipped (and reported in the error if no good copy is found). Never returns wrong bytes.
-  public func fetch(_ ref: BlockRef, locations: [UInt64]?) async throws(CairnError) -> [UInt8] {
-    guard let address = ref.address else { return [UInt8](repeating: 0, count: Int(ref.length)) }
-    let live = try await servers.liveServers()
-    let ranked = Rendezvous.ranked(address, among: live.map { PlacementTarget(serverId: $0.serverId, zone: $0.zone) })
-      .map(\.serverId)
-    var order = (locations ?? []).filter { id in live.contains { $0.serverId == id } }
-    for id in ranked where !order.contains(id) { order.append(id) }
-    var problems: [String] = []
-    for id in order {
-      do throws(CairnError) {
-        let connection = try await servers.connection(to: id, pool: pool)
-        let reply = try await connection.call(
-          .chunk, payload: WireCodec.encode(ChunkRequest.get(address)), timeout: .seconds(30),
-          maxReplyBodyBytes: Int(ref.length))
-        let bytes = reply.body ?? []
-        guard bytes.count == Int(ref.length) else {
-          problems.append("server \(id): \(bytes.count) bytes instead of \(ref.length)")
-          continue
-        }
-        guard BlockAddress.of(bytes) == address else {
-          problems.append("server \(id): bytes do not match the block's hash")
-          continue
-        }
-        return bytes
-      } catch {
-        if error.code != .notFound { problems.append("server \(id): \(error.message)") }
-      }
-    }
-    let corrupt = problems.contains { $0.contains("hash") || $0.contains("corrupt") }
-    throw CairnError(
-      corrupt ? .corruptBlock : .unavailable,
-      "no good copy of block \(address.shortHex) on \(order.count) server(s)\(corrupt ? " (corrupt copies were refused)" : "")",
-      details: problems)
+    return outcome
   }
 }
 
-/// One upload task per block address for the life of a client.
+/// One upload task per block address while it is in flight, so files sharing blocks send them once.
 actor UploadRegistry {
   private var tasks: [BlockAddress: Task<Result<(Int, Int), CairnError>, Never>] = [:]
   /// Most addresses remembered; past this the registry starts over (uploads stay correct, they

@@ -16,11 +16,13 @@ public final class CairnClient: Sendable {
   /// Blocks read or written per round trip window of one file.
   public static let windowBlocks = 8
 
-  public init(metaAddresses: [ServerAddress], author: String? = nil, timeout: Duration = .seconds(30)) {
+  /// `hedgedReads`: ask a second replica when the first is slower than the threshold (see
+  /// `BlockTransfer.fetch`); off only to measure what hedging buys.
+  public init(metaAddresses: [ServerAddress], author: String? = nil, timeout: Duration = .seconds(30), hedgedReads: Bool = true) {
     pool = ConnectionPool(connectionsPerAddress: 2, connectTimeout: .seconds(3))
     meta = MetaClient(addresses: metaAddresses, pool: pool, timeout: timeout)
     servers = ServerDirectory(meta: meta)
-    blocks = BlockTransfer(meta: meta, pool: pool, servers: servers)
+    blocks = BlockTransfer(meta: meta, pool: pool, servers: servers, hedgedReads: hedgedReads)
     self.author = author ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
   }
 

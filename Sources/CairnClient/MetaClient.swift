@@ -142,6 +142,8 @@ public final class MetaClient: Sendable {
       case .createVolume, .deleteVolume, .renameVolume, .rollback, .fork, .registerChunkServer: self = .write
       case .clusterStatus, .heartbeat: self = .anywhere
       case .listVolumes, .getVolume, .lookup, .list, .history, .diff, .findBlocks, .locateBlocks: self = .read
+      // Idempotent (a repeated report or drain flag changes nothing): retried like reads.
+      case .reportBadBlocks, .drainChunkServer: self = .read
       }
     }
   }

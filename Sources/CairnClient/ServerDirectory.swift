@@ -73,6 +73,14 @@ public actor ServerDirectory {
     try await all().filter(\.isUp)
   }
 
+  /// A server with less free space than this (from its last heartbeat) takes no new blocks.
+  public static let minFreeBytes: UInt64 = 64 << 20
+
+  /// Servers new blocks may be placed on: up, not draining, and not (nearly) full.
+  public func writableServers() async throws(CairnError) -> [ChunkServerStatus] {
+    try await all().filter { $0.isUp && $0.isDraining != true && $0.freeBytes >= Self.minFreeBytes }
+  }
+
   public func connection(to id: UInt64, pool: ConnectionPool) async throws(CairnError) -> WireConnection {
     guard let server = try await all().first(where: { $0.serverId == id }) else {
       throw CairnError(.notFound, "chunk server \(id) is not registered")

@@ -5,6 +5,25 @@ import CairnTransport
 import CairnWire
 
 extension MetaService {
+  /// Most times a commit is checked and proposed again after garbage collection raced it.
+  static let maxGarbageRetries = 3
+
+  /// Checks the commit's new blocks and proposes it; when garbage collection raced the check (a
+  /// block was fenced, or a deletion finished in between), checks again and retries, a few times.
+  func commitCheckingBlocks(_ commit: CommitRequest, timeNanos: Int64) async throws(CairnError) -> MetadataResult {
+    var attempt = 0
+    while true {
+      let placements = try await checkBlocks(for: commit)
+      do throws(CairnError) {
+        return try await proposer.propose(.commit(commit, placements: placements, timeNanos: timeNanos))
+      } catch {
+        attempt += 1
+        guard BlockOperations.isGarbageRefusal(error), attempt < Self.maxGarbageRetries else { throw error }
+        try? await Task.sleep(for: .milliseconds(200 * attempt))
+      }
+    }
+  }
+
   /// For every block a commit references that the metadata does not yet know as durable, asks the
   /// live chunk servers whether they hold it. Returns the placements to record; throws
   /// `.missingBlocks` naming every block held by fewer than a write quorum of servers.
@@ -22,6 +41,9 @@ extension MetaService {
     let known = try await read { r throws(CairnError) in try r.blocksKnown(addresses, quorum: quorum) }
     let unknown = zip(addresses, known).filter { !$0.1 }.map(\.0)
     guard !unknown.isEmpty else { return [] }
+    // Read before asking the servers: if garbage collection deletes anything meanwhile, the epoch
+    // moves and the commit is refused (retryably) instead of trusting answers from before.
+    let epoch = try await read { r throws(CairnError) in try r.garbageEpoch() }
     let servers = await registry.statuses(try await read { r throws(CairnError) in try r.chunkServers() })
       .filter(\.isUp)
     var holders: [BlockAddress: [UInt64]] = [:]
@@ -57,7 +79,10 @@ extension MetaService {
     for address in unknown {
       let on = holders[address] ?? []
       if on.count >= quorum {
-        placements.append(BlockPlacement(address: address, length: lengths[address] ?? 0, servers: on.sorted()))
+        placements.append(
+          BlockPlacement(
+            address: address, length: lengths[address] ?? 0, servers: on.sorted(),
+            replicas: volume.settings.replicationFactor, garbageEpoch: epoch))
       } else {
         missing.append(address.hex)
       }

@@ -17,7 +17,23 @@ public actor ChunkRegistry {
   /// A server silent for longer than this is down.
   public let downAfterNanos: UInt64
 
+  /// When this registry started: a server not heard from since counts as down for this long.
+  private let startedNanos = monotonicNanos()
+
   public init(downAfterSeconds: Double) { downAfterNanos = UInt64(downAfterSeconds * 1e9) }
+
+  /// Liveness, draining and free space of every registered server, for repair planning.
+  public func health(_ records: [ChunkServerRecord]) -> [ServerHealth] {
+    let now = monotonicNanos()
+    return records.sorted { $0.id < $1.id }.map { r in
+      let seen = live[r.id]?.lastSeenNanos ?? startedNanos
+      let age = now - min(seen, now)
+      let isUp = live[r.id] != nil && age <= downAfterNanos
+      return ServerHealth(
+        serverId: r.id, zone: r.zone, isUp: isUp, downForNanos: isUp ? 0 : age, isDraining: r.isDraining == true,
+        freeBytes: live[r.id]?.heartbeat.freeBytes ?? 0)
+    }
+  }
 
   public func record(_ heartbeat: ChunkServerHeartbeat) {
     live[heartbeat.serverId] = Live(lastSeenNanos: monotonicNanos(), heartbeat: heartbeat)
@@ -38,7 +54,7 @@ public actor ChunkRegistry {
       return ChunkServerStatus(
         serverId: r.id, address: r.address, zone: r.zone, isUp: l != nil && age * 1_000_000 <= downAfterNanos,
         lastHeartbeatAgeMillis: age, capacityBytes: hb?.capacityBytes ?? 0, freeBytes: hb?.freeBytes ?? 0,
-        blockCount: hb?.blockCount ?? 0, corruptBlocks: hb?.corruptBlocks ?? 0)
+        blockCount: hb?.blockCount ?? 0, corruptBlocks: hb?.corruptBlocks ?? 0, isDraining: r.isDraining)
     }
   }
 }

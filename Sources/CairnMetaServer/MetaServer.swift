@@ -21,6 +21,13 @@ public struct MetaServerConfig: Codable, Sendable {
   /// Join an existing group (wait to be added with `cairn cluster add-meta`).
   public var join: Bool?
   public var electionTimeoutMillis: Int?
+  /// Repair and garbage-collection settings (see `RepairOptions`, `GarbageOptions`).
+  public var repairGraceSeconds: Double?
+  public var repairBytesPerSecond: Double?
+  public var repairConcurrency: Int?
+  public var repairIntervalSeconds: Double?
+  public var gcGraceSeconds: Double?
+  public var gcIntervalSeconds: Double?
 
   public init(dataDir: String, listen: String, chunkDownAfterSeconds: Double? = nil, logLevel: String? = nil) {
     self.dataDir = dataDir
@@ -38,10 +45,18 @@ public struct MetaServerConfig: Codable, Sendable {
     case peers
     case join
     case electionTimeoutMillis = "election_timeout_ms"
+    case repairGraceSeconds = "repair_grace_seconds"
+    case repairBytesPerSecond = "repair_bytes_per_second"
+    case repairConcurrency = "repair_concurrency"
+    case repairIntervalSeconds = "repair_interval_seconds"
+    case gcGraceSeconds = "gc_grace_seconds"
+    case gcIntervalSeconds = "gc_interval_seconds"
   }
 
   public static let keys: Set<String> = [
     "data_dir", "listen", "chunk_down_after_seconds", "log_level", "id", "peers", "join", "election_timeout_ms",
+    "repair_grace_seconds", "repair_bytes_per_second", "repair_concurrency", "repair_interval_seconds", "gc_grace_seconds",
+    "gc_interval_seconds",
   ]
 
   /// The Raft settings, or nil for a single server. Throws for bad or inconsistent values.
@@ -64,10 +79,12 @@ public final class MetaServer: Sendable {
   let driver: RaftDriver?
   let peers: PeerRouter?
   let logger: Logger
+  /// Leader-only background tasks (repair, garbage collection).
+  let maintenance: BlockMaintenance
 
   private init(
     server: WireServer, machine: MetadataStateMachine, service: MetaService, driver: RaftDriver?, peers: PeerRouter?,
-    logger: Logger
+    logger: Logger, maintenance: BlockMaintenance
   ) {
     self.server = server
     self.machine = machine
@@ -75,6 +92,7 @@ public final class MetaServer: Sendable {
     self.driver = driver
     self.peers = peers
     self.logger = logger
+    self.maintenance = maintenance
   }
 
   /// Opens the store under `config.dataDir` and starts listening; with `peers`, as a member of a
@@ -114,18 +132,20 @@ public final class MetaServer: Sendable {
     let handler = MetaServerHandler(meta: service, raft: raftService)
     let server = try await WireServer.start(at: listen, handler: handler, role: "meta", logger: logger)
     driver?.start()
+    let maintenance = try BlockMaintenance.start(service: service, config: config, isLeader: { [service] in service.isLeader })
     logger.info(
       "metadata server listening",
       metadata: [
         "address": "\(server.localAddress)", "data_dir": "\(config.dataDir)", "applied": "\(machine.appliedIndex)",
         "raft": "\(raft.map { "member \($0.id) of \($0.peers.keys.sorted())" } ?? "off (single server)")",
       ])
-    return MetaServer(server: server, machine: machine, service: service, driver: driver, peers: router, logger: logger)
+    return MetaServer(server: server, machine: machine, service: service, driver: driver, peers: router, logger: logger, maintenance: maintenance)
   }
 
   /// Stops serving. A Raft leader first hands leadership to the most up-to-date follower (waiting
   /// up to `transferTimeout`), so clients see a short redirect instead of an election timeout.
   public func stop(transferTimeout: Duration = .seconds(3)) async {
+    maintenance.stop()
     if let driver, driver.isLeader {
       let status = driver.status
       if let best = status.peers.max(by: { $0.matchIndex < $1.matchIndex }) {

@@ -20,6 +20,8 @@ public final class MetaService: RequestHandler {
   let clock: any WallClock
   let logger: Logger
   let appliedIndex: @Sendable () -> UInt64
+  /// Bad-copy reports and block-health counters shared with repair and garbage collection.
+  public let maintenance = MaintenanceState()
 
   public init(
     serverId: UInt64, reader: MetadataReader, proposer: any CommandProposer, registry: ChunkRegistry,
@@ -70,6 +72,9 @@ public final class MetaService: RequestHandler {
       if head < version { try proposer.requireLeader() }
     case .listVolumes, .getVolume, .lookup, .list, .history, .findBlocks, .locateBlocks:
       try await proposer.readBarrier()
+    case .reportBadBlocks, .drainChunkServer:
+      // Only the leader repairs: a follower refuses, and the reporter tries the leader.
+      try proposer.requireLeader()
     case .clusterStatus, .registerChunkServer, .heartbeat:
       return
     }
@@ -99,8 +104,7 @@ public final class MetaService: RequestHandler {
       }
       return .listing(version: v, entries: entries)
     case .commit(let commit):
-      let placements = try await checkBlocks(for: commit)
-      return try commitResult(await proposer.propose(.commit(commit, placements: placements, timeNanos: now)))
+      return try commitResult(await commitCheckingBlocks(commit, timeNanos: now))
     case .history(let name, let limit):
       return .history(try await read { r throws(CairnError) in try r.history(name, limit: Int(min(limit, 100_000))) })
     case .diff(let name, let from, let to):
@@ -130,7 +134,7 @@ public final class MetaService: RequestHandler {
       return .cluster(
         ClusterStatus(
           metaServerId: serverId, isLeader: proposer.isLeader, appliedIndex: appliedIndex(), volumeCount: UInt64(volumes),
-          chunkServers: await registry.statuses(records)))
+          chunkServers: await withMaintenanceCounts(registry.statuses(records)), blocks: proposer.isLeader ? await maintenance.health : nil))
     case .registerChunkServer(let registration):
       let _ = try ServerAddress(parsing: registration.address)
       let records = try await read { r throws(CairnError) in try r.chunkServers() }
@@ -147,6 +151,26 @@ public final class MetaService: RequestHandler {
     case .heartbeat(let heartbeat):
       await registry.record(heartbeat)
       return .ok
+    case .reportBadBlocks(let serverId, let addresses, let reason):
+      guard addresses.count <= Limits.maxListItems else { throw .invalid("too many addresses in one request") }
+      await maintenance.report(serverId: serverId, addresses: addresses)
+      logger.warning(
+        "bad block copies reported", metadata: ["server": "\(serverId)", "count": "\(addresses.count)", "reason": "\(reason)"])
+      return .ok
+    case .drainChunkServer(let id, let isDraining):
+      _ = try await proposer.propose(.setChunkServerDraining(id, isDraining: isDraining))
+      logger.info("chunk server drain \(isDraining ? "started" : "stopped")", metadata: ["server": "\(id)"])
+      return .ok
+    }
+  }
+
+  private func withMaintenanceCounts(_ statuses: [ChunkServerStatus]) async -> [ChunkServerStatus] {
+    let recorded = await maintenance.recordedPerServer
+    guard await maintenance.hasCountedServers else { return statuses }
+    return statuses.map {
+      var s = $0
+      s.recordedBlocks = recorded[s.serverId] ?? 0
+      return s
     }
   }
 

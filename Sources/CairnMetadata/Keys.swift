@@ -19,6 +19,7 @@ enum Keys {
   static let block: UInt8 = 0x42  // B address -> BlockRecord
   static let chunkServer: UInt8 = 0x53  // S serverId -> ChunkServerRecord
   static let meta: UInt8 = 0x4D  // M name -> counters
+  static let unreferenced: UInt8 = 0x5A  // Z address -> empty: blocks at reference count zero
 
   static func u64(_ v: UInt64) -> Bytes {
     [56, 48, 40, 32, 24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> UInt64($0)) }
@@ -36,6 +37,9 @@ enum Keys {
   static func idempotency(_ id: UInt64, _ key: String) -> Bytes { [idempotency] + u64(id) + Array(key.utf8) }
   static func block(_ address: BlockAddress) -> Bytes { [block] + address.bytes }
   static func chunkServer(_ id: UInt64) -> Bytes { [chunkServer] + u64(id) }
+  static func unreferenced(_ address: BlockAddress) -> Bytes { [unreferenced] + address.bytes }
+  /// Bumped by every `forgetBlocks`: a placement checked under an older epoch is stale.
+  static let garbageEpoch: Bytes = [meta] + Array("gc-epoch".utf8)
   static let nextVolumeId: Bytes = [meta] + Array("next-volume-id".utf8)
   static let appliedIndex: Bytes = [meta] + Array("applied-index".utf8)
 

@@ -106,7 +106,7 @@ public struct MetadataReader: Sendable {
     var out: [Bool] = []
     for address in addresses {
       let record = try context.blockRecord(address)
-      out.append((record?.locations.count ?? 0) >= quorum)
+      out.append(record.map { !$0.isDeleting && $0.locations.count >= quorum } ?? false)
     }
     return out
   }
@@ -119,6 +119,40 @@ public struct MetadataReader: Sendable {
     var out: [ChunkServerRecord] = []
     for (_, value) in try store.scan(prefix: [Keys.chunkServer]) {
       out.append(try RecordCodec.decode(ChunkServerRecord.self, value))
+    }
+    return out
+  }
+}
+
+/// Block records for repair and garbage collection, a page at a time.
+extension MetadataReader {
+  /// Up to `limit` block records with addresses after `after` (nil: from the first), in address order.
+  public func blocks(after: BlockAddress?, limit: Int) throws(CairnError) -> [(BlockAddress, BlockRecord)] {
+    try page([Keys.block], after: after, limit: limit) { address, value throws(CairnError) in
+      (address, try RecordCodec.decode(BlockRecord.self, value))
+    }
+  }
+
+  /// Up to `limit` blocks at reference count zero (including those being deleted), after `after`.
+  public func unreferencedBlocks(after: BlockAddress?, limit: Int) throws(CairnError) -> [BlockAddress] {
+    try page([Keys.unreferenced], after: after, limit: limit) { address, _ throws(CairnError) in address }
+  }
+
+  /// The garbage-collection epoch, bumped by every deletion that finished.
+  public func garbageEpoch() throws(CairnError) -> UInt64 {
+    try CommandContext(store: store).garbageEpoch()
+  }
+
+  private func page<T>(
+    _ prefix: Bytes, after: BlockAddress?, limit: Int, _ make: (BlockAddress, Bytes) throws(CairnError) -> T
+  ) throws(CairnError) -> [T] {
+    let cursor = try store.makeCursor()
+    cursor.seek(after.map { prefix + $0.bytes + [0] } ?? prefix)
+    var out: [T] = []
+    while cursor.isValid, cursor.key.starts(with: prefix), out.count < limit {
+      let address = try BlockAddress(digest: Array(cursor.key.dropFirst(prefix.count)))
+      out.append(try make(address, cursor.value))
+      cursor.next()
     }
     return out
   }

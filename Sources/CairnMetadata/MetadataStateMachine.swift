@@ -86,25 +86,49 @@ public final class MetadataStateMachine: @unchecked Sendable {
     case .renameVolume(let from, let to, let time):
       return .volume(try VolumeOperations.rename(from, to: to, timeNanos: time, in: &context))
     case .commit(let request, let placements, let time):
+      context.timeNanos = time
       for p in placements { context.placements[p.address] = p }
       return .commit(try CommitOperation.apply(request, timeNanos: time, in: &context))
     case .rollback(let name, let version, let author, let time):
+      context.timeNanos = time
       return .commit(try VolumeOperations.rollback(name, to: version, author: author, timeNanos: time, in: &context))
     case .fork(let name, let version, let newName, let author, let time):
+      context.timeNanos = time
       return .volume(
         try VolumeOperations.fork(name, version: version, newName: newName, author: author, timeNanos: time, in: &context))
-    case .registerChunkServer(let record):
+    case .registerChunkServer(var record):
+      // A server re-registering (new address) stays draining if it was.
+      if let raw = try context.store.get(Keys.chunkServer(record.id)) {
+        record.isDraining = try RecordCodec.decode(ChunkServerRecord.self, raw).isDraining
+      }
       context.batch.put(Keys.chunkServer(record.id), RecordCodec.encode(record))
       return .done
     case .recordBlockLocations(let placements):
       for placement in placements {
-        guard var record = try context.blockRecord(placement.address) else { continue }
+        guard var record = try context.blockRecord(placement.address), !record.isDeleting else { continue }
         let merged = Set(record.locations).union(placement.servers).sorted()
         if merged != record.locations {
           record.locations = merged
           context.batch.put(Keys.block(placement.address), RecordCodec.encode(record))
         }
       }
+      return .done
+    case .removeBlockLocations(let placements):
+      try BlockOperations.removeLocations(placements, in: &context)
+      return .done
+    case .collectGarbage(let unreferenced, let orphans, let grace, let time):
+      try BlockOperations.collect(unreferenced: unreferenced, orphans: orphans, graceNanos: grace, timeNanos: time, in: &context)
+      return .done
+    case .forgetBlocks(let addresses):
+      try BlockOperations.forget(addresses, in: &context)
+      return .done
+    case .setChunkServerDraining(let id, let isDraining):
+      guard let raw = try context.store.get(Keys.chunkServer(id)) else {
+        throw .notFound("chunk server \(id) is not registered")
+      }
+      var record = try RecordCodec.decode(ChunkServerRecord.self, raw)
+      record.isDraining = isDraining ? true : nil
+      context.batch.put(Keys.chunkServer(id), RecordCodec.encode(record))
       return .done
     }
   }

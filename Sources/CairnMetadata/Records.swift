@@ -34,12 +34,30 @@ public struct BlockRecord: Codable, Hashable, Sendable {
   public var referenceCount: UInt64
   /// Chunk servers known to hold a durable copy.
   public var locations: [UInt64]
+  /// Copies wanted: the replication factor of the volume whose commit first placed the block
+  /// (nil in records written before it was kept; repair then assumes 3).
+  public var replicas: UInt8?
+  /// The command time at which the reference count last reached zero; nil while referenced, or
+  /// when the command that released it carried no time (garbage collection then stamps it).
+  public var unreferencedSinceNanos: Int64?
+  /// Garbage collection fenced this block in the log: chunk servers are deleting it, and commits
+  /// that reference it are refused (retryably) until it is forgotten.
+  public var isBeingDeleted: Bool?
 
-  public init(length: UInt32, referenceCount: UInt64, locations: [UInt64]) {
+  public init(
+    length: UInt32, referenceCount: UInt64, locations: [UInt64], replicas: UInt8? = nil,
+    unreferencedSinceNanos: Int64? = nil, isBeingDeleted: Bool? = nil
+  ) {
     self.length = length
     self.referenceCount = referenceCount
     self.locations = locations
+    self.replicas = replicas
+    self.unreferencedSinceNanos = unreferencedSinceNanos
+    self.isBeingDeleted = isBeingDeleted
   }
+
+  /// The block is being deleted by garbage collection.
+  public var isDeleting: Bool { isBeingDeleted == true }
 }
 
 /// A chunk server registered with the cluster.
@@ -48,12 +66,16 @@ public struct ChunkServerRecord: Codable, Hashable, Sendable {
   public var address: String
   public var zone: String
   public var registeredNanos: Int64
+  /// An operator asked to move every block off this server (`cairn cluster drain-chunk`):
+  /// placement skips it and repair copies its blocks elsewhere.
+  public var isDraining: Bool?
 
-  public init(id: UInt64, address: String, zone: String, registeredNanos: Int64) {
+  public init(id: UInt64, address: String, zone: String, registeredNanos: Int64, isDraining: Bool? = nil) {
     self.id = id
     self.address = address
     self.zone = zone
     self.registeredNanos = registeredNanos
+    self.isDraining = isDraining
   }
 }
 

@@ -19,6 +19,9 @@ public final class ClusterFixture: @unchecked Sendable {
   /// Process names of the metadata servers, by member id order.
   public var metaNames: [String] { metaServers == 1 ? ["meta"] : (1...metaServers).map { "meta-\($0)" } }
   private var stopped = false
+  /// TOML configs given to the metadata and chunk servers (also on restart).
+  private var metaConfigArguments: [String] = []
+  private var chunkConfigArguments: [String] = []
 
   /// The address of metadata server `id` (1-based), as laid out by `cairn dev up`.
   public func metaAddress(of id: Int) -> String {
@@ -40,12 +43,28 @@ public final class ClusterFixture: @unchecked Sendable {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
   }
 
-  public init(chunkServers: Int = 3, metaServers: Int = 3, electionTimeoutMs: Int? = nil) throws {
+  /// Starts a cluster; `metaConfig` and `chunkConfig` are TOML text for the servers' `--config`
+  /// (for example short repair, garbage-collection and scrub timings).
+  public init(
+    chunkServers: Int = 3, metaServers: Int = 3, electionTimeoutMs: Int? = nil, metaConfig: String? = nil,
+    chunkConfig: String? = nil
+  ) throws {
     self.chunkServers = chunkServers
     self.metaServers = metaServers
     self.electionTimeoutMs = electionTimeoutMs
     directory = NSTemporaryDirectory() + "cairn-test-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    var configArguments: [String] = []
+    if let metaConfig {
+      try metaConfig.write(toFile: directory + "/meta.toml", atomically: true, encoding: .utf8)
+      metaConfigArguments = ["--config", directory + "/meta.toml"]
+      configArguments += ["--meta-config", directory + "/meta.toml"]
+    }
+    if let chunkConfig {
+      try chunkConfig.write(toFile: directory + "/chunk.toml", atomically: true, encoding: .utf8)
+      chunkConfigArguments = ["--config", directory + "/chunk.toml"]
+      configArguments += ["--chunk-config", directory + "/chunk.toml"]
+    }
     var lastError = ""
     for _ in 0..<5 {
       let port = Self.freeBasePort(
@@ -55,7 +74,7 @@ public final class ClusterFixture: @unchecked Sendable {
         "--meta-servers", "\(metaServers)",
       ]
       if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
-      let result = try ProcessRunner.run(Self.binary, arguments)
+      let result = try ProcessRunner.run(Self.binary, arguments + configArguments)
       if result.status == 0 {
         basePort = port
         return
@@ -134,7 +153,7 @@ public final class ClusterFixture: @unchecked Sendable {
       arguments += ["--id", "\(id)", "--peers", peers]
     }
     if let electionTimeoutMs { arguments += ["--election-timeout-ms", "\(electionTimeoutMs)"] }
-    try spawn(name: name, arguments)
+    try spawn(name: name, arguments + metaConfigArguments)
   }
 
   /// Restarts a killed chunk server `index` (1-based).
@@ -144,7 +163,7 @@ public final class ClusterFixture: @unchecked Sendable {
       [
         "chunk", "serve", "--data-dir", directory + "/chunk-\(index)", "--listen", "127.0.0.1:\(basePort + index)",
         "--meta", metaAddresses, "--zone", "zone-\(index)", "--heartbeat", "1",
-      ])
+      ] + chunkConfigArguments)
   }
 
   private func spawn(name: String, _ arguments: [String]) throws {
