@@ -71,7 +71,8 @@ public final class BlockStore: Sendable {
   private let counters = Mutex(Counters())
 
   /// Opens (creating if needed) the store in `directory`: takes the directory lock, clears
-  /// leftovers of interrupted puts from `tmp/`, and counts the blocks present.
+  /// leftovers of interrupted puts from `tmp/`, quarantines block files that are not whole (they
+  /// are listed by `corruptBlocks()`), and counts the blocks present.
   ///
   /// Throws `.unavailable` when another process (or another store in this one) has it open.
   public init(directory: String, options: Options = Options()) throws(CairnError) {
@@ -98,13 +99,19 @@ public final class BlockStore: Sendable {
       let path = temporaryDirectory + "/" + name
       guard unlink(path) == 0 || errno == ENOENT else { throw POSIX.error("unlink", path) }
     }
+    // Every block file must be whole: one cut short by a power cut (or any torn write the disk
+    // acknowledged) is quarantined now, so it is never offered by `has` or served.
     var count = 0
     var bytes = 0
     for address in try inventory() {
-      if let size = try POSIX.fileSize(path(for: address)) {
-        count += 1
-        bytes += size
+      let path = path(for: address)
+      guard let size = try POSIX.fileSize(path) else { continue }
+      if let problem = try BlockFileStructure.problem(path: path, address: address) {
+        _ = quarantine(address, path: path, reason: problem, counted: false)
+        continue
       }
+      count += 1
+      bytes += size
     }
     counters.withLock {
       $0.blockCount = count
@@ -275,7 +282,7 @@ public final class BlockStore: Sendable {
 
   /// Moves a block that failed verification out of `blocks/` and records it. Returns the error
   /// to report; a concurrent reader that lost the race to move it reports the same error.
-  private func quarantine(_ address: BlockAddress, path: String, reason: String) -> CairnError {
+  private func quarantine(_ address: BlockAddress, path: String, reason: String, counted: Bool = true) -> CairnError {
     let error = CairnError(.corruptBlock, "block \(address) is corrupt on this chunk server: \(reason)")
     let size = (try? POSIX.fileSize(path)) ?? nil
     let id = counters.withLock { counters in
@@ -285,8 +292,10 @@ public final class BlockStore: Sendable {
     let target = "\(quarantineDirectory)/\(address.hex).\(id)"
     guard rename(path, target) == 0 else { return error }
     counters.withLock {
-      $0.blockCount -= 1
-      $0.storedBytes -= size ?? 0
+      if counted {
+        $0.blockCount -= 1
+        $0.storedBytes -= size ?? 0
+      }
       $0.corruptBlockCount += 1
       $0.corruptBlocks.append(address)
       if $0.corruptBlocks.count > options.maxRecordedCorruptBlocks { $0.corruptBlocks.removeFirst() }

@@ -78,6 +78,8 @@ public final class ChunkServer: Sendable {
     let serverId = try DataDirectory.persistentId(at: config.dataDir + "/server-id")
     let store = try BlockStore(directory: config.dataDir + "/blocks")
     let service = ChunkService(store: store, serverId: serverId, logger: logger)
+    // Block files found torn at open (a power cut) were quarantined: have them repaired.
+    for address in store.corruptBlocks() { service.badBlocks.add(address) }
     let server = try await WireServer.start(at: listen, handler: service, role: "chunk", logger: logger)
     let advertised = try config.advertise.map { a throws(CairnError) in try ServerAddress(parsing: a) }
       ?? server.localAddress

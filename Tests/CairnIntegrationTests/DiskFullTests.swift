@@ -47,6 +47,7 @@ final class DiskFullTests: XCTestCase {
     XCTAssertEqual(status.components(separatedBy: "\"state\" : \"up\"").count - 1, 3, status)
     let tmp = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/blocks/tmp")) ?? []
     XCTAssertTrue(tmp.isEmpty, "no partial block left in tmp: \(tmp)")
+    XCTAssertEqual(c.blockFiles(chunk: 3), [], "placement skips a server with no free space")
     for file in c.blockFiles(chunk: 3) {
       let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
       XCTAssertGreaterThan(size, 0)
