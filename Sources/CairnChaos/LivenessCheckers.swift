@@ -127,9 +127,14 @@ extension Checkers {
 
   /// The 99th percentile of successful read latency stays under `maxSeconds`.
   public static func readLatency(_ history: History, maxSeconds: Double) -> CheckResult {
-    let latencies = history.operations.filter { $0.kind == .read && $0.outcome == .ok }.compactMap { op in
-      op.end.map { $0 - op.start }
-    }.sorted()
+    // A plain loop: the `compactMap { op.end.map { … } }` form crashed the 6.3.1 optimizer
+    // (release builds only, "Found outside of lifetime use").
+    var latencies: [Double] = []
+    for op in history.operations where op.kind == .read {
+      guard let completion = op.completion, completion.type == .ok else { continue }
+      latencies.append(completion.time - op.invoke.time)
+    }
+    latencies.sort()
     guard !latencies.isEmpty else {
       return CheckResult(name: "read latency", isPassed: false, summary: "no successful read to measure")
     }
