@@ -20,7 +20,7 @@ struct MetaServe: AsyncParsableCommand {
     commandName: "serve", abstract: "Serve volume metadata from a RocksDB data directory until SIGTERM.")
   @Option(
     help:
-      "TOML config file (keys: data_dir, listen, chunk_down_after_seconds, log_level, id, peers, join, election_timeout_ms); flags override it."
+      "TOML config file (keys: data_dir, listen, chunk_down_after_seconds, log_level, id, peers, join, election_timeout_ms, snapshot_entries); flags override it."
   )
   var config: String?
   @Option(help: "Data directory (RocksDB and the server id).") var dataDir: String?
@@ -41,6 +41,8 @@ struct MetaServe: AsyncParsableCommand {
   @Option(help: "Seconds a block stays unreferenced (or an upload uncommitted) before it is deleted (default 3600).")
   var gcGrace: Double?
   @Option(help: "Seconds between garbage-collection passes (default 60).") var gcInterval: Double?
+  @Option(help: "Snapshot the metadata and compact the Raft log every N entries (default 10000; 0 = never).")
+  var snapshotEntries: UInt64?
 
   func run() async throws {
     try await reporting { () throws(CairnError) in
@@ -51,6 +53,7 @@ struct MetaServe: AsyncParsableCommand {
       if let peers { settings.peers = peers }
       if join { settings.join = true }
       if let electionTimeoutMs { settings.electionTimeoutMillis = electionTimeoutMs }
+      if let snapshotEntries { settings.snapshotEntries = snapshotEntries }
       _ = try settings.raftConfiguration()
       if let dataDir { settings.dataDir = dataDir }
       if let listen { settings.listen = listen }

@@ -28,6 +28,8 @@ public struct MetaServerConfig: Codable, Sendable {
   public var repairIntervalSeconds: Double?
   public var gcGraceSeconds: Double?
   public var gcIntervalSeconds: Double?
+  /// Take a snapshot (RocksDB checkpoint) and compact the Raft log every this many entries.
+  public var snapshotEntries: UInt64?
 
   public init(dataDir: String, listen: String, chunkDownAfterSeconds: Double? = nil, logLevel: String? = nil) {
     self.dataDir = dataDir
@@ -51,12 +53,17 @@ public struct MetaServerConfig: Codable, Sendable {
     case repairIntervalSeconds = "repair_interval_seconds"
     case gcGraceSeconds = "gc_grace_seconds"
     case gcIntervalSeconds = "gc_interval_seconds"
+    case snapshotEntries = "snapshot_entries"
   }
+
+  /// The default snapshot interval in log entries.
+  public static let defaultSnapshotEntries: UInt64 = 10_000
 
   public static let keys: Set<String> = [
     "data_dir", "listen", "chunk_down_after_seconds", "log_level", "id", "peers", "join", "election_timeout_ms",
     "repair_grace_seconds", "repair_bytes_per_second", "repair_concurrency", "repair_interval_seconds", "gc_grace_seconds",
     "gc_interval_seconds",
+    "snapshot_entries",
   ]
 
   /// The Raft settings, or nil for a single server. Throws for bad or inconsistent values.
@@ -109,6 +116,8 @@ public final class MetaServer: Sendable {
     let proposer: any CommandProposer
     if let raft {
       let peers = PeerRouter(self: raft.id, logger: logger)
+      let snapshotDirectory = config.dataDir + "/snapshots"
+      peers.snapshots = SnapshotSender(directory: snapshotDirectory, pool: peers.pool, logger: logger)
       let options = RaftOptions(
         id: NodeID(raft.id), electionTicks: RaftConfiguration.electionTicks,
         heartbeatTicks: RaftConfiguration.heartbeatTicks, randomSeed: UInt64.random(in: 1...UInt64.max),
@@ -116,7 +125,10 @@ public final class MetaServer: Sendable {
       let member = try RaftDriver(
         options: options, log: try RaftLogStore(store: store), machine: machine,
         bootstrapVoters: raft.join ? [] : raft.peers.keys.map { NodeID($0) }, addresses: raft.peers,
-        tickInterval: raft.tickInterval, logger: logger, send: { peers.send($0) })
+        tickInterval: raft.tickInterval, logger: logger,
+        snapshots: .init(
+          directory: snapshotDirectory, everyEntries: config.snapshotEntries ?? MetaServerConfig.defaultSnapshotEntries),
+        send: { peers.send($0) })
       peers.addresses = { member.addresses }
       driver = member
       router = peers
@@ -128,7 +140,9 @@ public final class MetaServer: Sendable {
       serverId: serverId, reader: MetadataReader(store: store), proposer: proposer,
       registry: ChunkRegistry(downAfterSeconds: config.chunkDownAfterSeconds ?? 6), clock: SystemClock(),
       logger: logger, appliedIndex: { machine.appliedIndex })
-    let raftService = driver.map { RaftService(driver: $0, meta: service, logger: logger) }
+    let raftService = driver.map {
+      RaftService(driver: $0, meta: service, logger: logger, snapshotStaging: config.dataDir + "/snapshot-incoming")
+    }
     let handler = MetaServerHandler(meta: service, raft: raftService)
     let server = try await WireServer.start(at: listen, handler: handler, role: "meta", logger: logger)
     driver?.start()

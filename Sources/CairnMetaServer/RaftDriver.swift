@@ -28,6 +28,16 @@ public final class RaftDriver: @unchecked Sendable {
     case propose(ReplicatedCommand, ProposalWaiter)
     case read(Waiter)
     case membership(MembershipChange, Waiter)
+    /// A snapshot from the leader whose files are verified in `staged` (a RocksDB checkpoint).
+    case installSnapshot(Message, staged: String, Waiter)
+  }
+
+  /// Where this member keeps its checkpoints and how often it takes one.
+  struct SnapshotSettings: Sendable {
+    /// Checkpoints go to `directory/<index>`; only the latest is kept.
+    var directory: String
+    /// Take a snapshot (and compact the log) after this many applied entries; 0 = never.
+    var everyEntries: UInt64
   }
 
   public let id: NodeID
@@ -35,25 +45,26 @@ public final class RaftDriver: @unchecked Sendable {
   let machine: MetadataStateMachine
   let logger: Logger
   let tickInterval: Duration
+  let snapshots: SnapshotSettings?
   /// Called with every batch of outgoing messages, after they are durable.
   let send: @Sendable ([Message]) -> Void
 
   // Loop-owned state (only the loop task touches these).
-  private var node: RaftNode
+  var node: RaftNode
   private var nextId: UInt64 = 1
   private var proposals: [UInt64: ProposalWaiter] = [:]
-  private var appended: [LogIndex: (term: Term, waiter: ProposalWaiter)] = [:]
+  var appended: [LogIndex: (term: Term, waiter: ProposalWaiter)] = [:]
   private var reads: [UInt64: Waiter] = [:]
   private var changes: [UInt64: Waiter] = [:]
-  private var changeIndexes: [LogIndex: (term: Term, waiter: Waiter)] = [:]
+  var changeIndexes: [LogIndex: (term: Term, waiter: Waiter)] = [:]
 
   // Shared state, under `lock`.
-  private let lock = NSLock()
+  let lock = NSLock()
   private var inbox: [Work] = []
   private var wakeup: CheckedContinuation<Void, Never>?
   private var stopped = false
   private var published: RaftStatus
-  private var addressBook: [UInt64: String]
+  var addressBook: [UInt64: String]
   private var loopTask: Task<Void, Never>?
   private var tickTask: Task<Void, Never>?
 
@@ -62,7 +73,7 @@ public final class RaftDriver: @unchecked Sendable {
   /// log) and reconciles it with the state machine's applied index.
   init(
     options: RaftOptions, log: RaftLogStore, machine: MetadataStateMachine, bootstrapVoters: [NodeID],
-    addresses: [UInt64: String], tickInterval: Duration, logger: Logger,
+    addresses: [UInt64: String], tickInterval: Duration, logger: Logger, snapshots: SnapshotSettings? = nil,
     send: @escaping @Sendable ([Message]) -> Void
   ) throws(CairnError) {
     var state: PersistentState
@@ -90,6 +101,7 @@ public final class RaftDriver: @unchecked Sendable {
     self.machine = machine
     self.logger = logger
     self.tickInterval = tickInterval
+    self.snapshots = snapshots
     self.send = send
     self.node = RaftNode(options: options, state: state)
     self.published = node.status
@@ -190,7 +202,7 @@ public final class RaftDriver: @unchecked Sendable {
     switch work {
     case .input: break
     case .propose(_, let c): c.resume(returning: .failure(error))
-    case .read(let c), .membership(_, let c): c.resume(returning: .failure(error))
+    case .read(let c), .membership(_, let c), .installSnapshot(_, _, let c): c.resume(returning: .failure(error))
     }
   }
 
@@ -223,16 +235,27 @@ public final class RaftDriver: @unchecked Sendable {
     while let work = await take() {
       var batch = RaftBatch()
       for item in work {
-        let effects = step(item)
+        var staged: String?
+        var done: Waiter?
+        let effects: RaftEffects
+        if case .installSnapshot(let message, let directory, let waiter) = item {
+          staged = directory
+          done = waiter
+          effects = node.step(.message(message))
+        } else {
+          effects = step(item)
+        }
         if effects.snapshotToPersist != nil {
           await carryOut(batch)
           batch = RaftBatch()
-          await carryOutSnapshot(effects)
+          await carryOutSnapshot(effects, staged: staged)
         } else {
           batch.merge(effects)
         }
+        done?.resume(returning: .success(()))
       }
       await carryOut(batch)
+      await snapshotIfDue()
       let status = node.status
       let previous = lock.withLock { () -> RaftStatus in
         let p = published
@@ -265,6 +288,8 @@ public final class RaftDriver: @unchecked Sendable {
     switch work {
     case .input(let input):
       return node.step(input)
+    case .installSnapshot(let message, _, _):
+      return node.step(.message(message))
     case .propose(let command, let waiter):
       let bytes: [UInt8]
       do throws(CairnError) { bytes = try command.encoded() } catch {
@@ -289,7 +314,7 @@ public final class RaftDriver: @unchecked Sendable {
   }
 
   /// Steps 1–5 of the effects contract for a merged batch.
-  private func carryOut(_ batch: RaftBatch) async {
+  func carryOut(_ batch: RaftBatch) async {
     guard !batch.isEmpty else { return }
     if batch.needsPersistence {
       nonisolated(unsafe) let log = self.log  // used by the loop only, one call at a time
@@ -323,7 +348,7 @@ public final class RaftDriver: @unchecked Sendable {
     }
   }
 
-  private func lostEntryError(_ index: LogIndex) -> CairnError {
+  func lostEntryError(_ index: LogIndex) -> CairnError {
     CairnError(
       .notLeader, "the proposal at log index \(index) was replaced by a new leader's entry and not committed; retry",
       details: leaderAddress.map { [$0] } ?? [])
@@ -414,12 +439,6 @@ public final class RaftDriver: @unchecked Sendable {
       }
     }
     // Entries at or below the machine's applied index were applied before a restart; nobody waits.
-  }
-
-  private func carryOutSnapshot(_ effects: RaftEffects) async {
-    // Snapshots are not produced yet (the driver never compacts), so none can arrive either.
-    logger.critical("unexpected Raft snapshot effects; stopping")
-    fatalError("snapshot installation is not supported by this build")
   }
 
   // MARK: Address book

@@ -72,6 +72,8 @@ final class PeerRouter: @unchecked Sendable {
   let pool = ConnectionPool(connectionsPerAddress: 1, connectTimeout: .seconds(1))
   /// Set once the driver exists: every member's current address.
   var addresses: @Sendable () -> [UInt64: String] = { [:] }
+  /// Streams checkpoints to peers that need a snapshot (nil: snapshots are not taken).
+  var snapshots: SnapshotSender?
   private let lock = NSLock()
   private var senders: [UInt64: (address: String, sender: PeerSender)] = [:]
 
@@ -82,9 +84,17 @@ final class PeerRouter: @unchecked Sendable {
 
   func send(_ messages: [Message]) {
     var byPeer: [UInt64: [Message]] = [:]
-    for message in messages where message.to.rawValue != selfId { byPeer[message.to.rawValue, default: []].append(message) }
-    guard !byPeer.isEmpty else { return }
     let book = addresses()
+    for message in messages where message.to.rawValue != selfId {
+      if case .installSnapshot = message.kind {
+        if let snapshots, let text = book[message.to.rawValue], let address = try? ServerAddress(parsing: text) {
+          snapshots.start(message, to: address)
+        }
+        continue
+      }
+      byPeer[message.to.rawValue, default: []].append(message)
+    }
+    guard !byPeer.isEmpty else { return }
     for (peer, list) in byPeer {
       guard let sender = sender(for: peer, book: book) else { continue }
       Task { await sender.enqueue(list) }

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnMetadata
 import CairnRaft
+import CairnRaftStorage
 import CairnTransport
 import CairnWire
 import Logging
@@ -33,11 +34,13 @@ final class RaftService: Sendable {
   let driver: RaftDriver
   let meta: MetaService
   let logger: Logger
+  let intake: SnapshotIntake
 
-  init(driver: RaftDriver, meta: MetaService, logger: Logger) {
+  init(driver: RaftDriver, meta: MetaService, logger: Logger, snapshotStaging: String) {
     self.driver = driver
     self.meta = meta
     self.logger = logger
+    intake = SnapshotIntake(stagingDirectory: snapshotStaging, driver: driver, logger: logger)
   }
 
   func respond(to request: RaftRequest) async throws(CairnError) -> RaftResponse {
@@ -54,6 +57,9 @@ final class RaftService: Sendable {
         }
         guard message.from != .none, message.from != driver.id else {
           throw CairnError(.protocolError, "Raft message from an invalid sender \(message.from.rawValue)")
+        }
+        if case .installSnapshot = message.kind {
+          throw CairnError(.protocolError, "a snapshot travels as snapshotBegin, chunks and snapshotEnd, not as a message")
         }
       }
       for message in messages { driver.receive(message) }
@@ -104,6 +110,26 @@ final class RaftService: Sendable {
       default:
         throw CairnError(.invalidArgument, "localRead answers metadata reads only")
       }
+    case .snapshotBegin(let bytes):
+      let message: Message
+      do { message = try BinaryDecoder().decodeOrThrow(Message.self, from: bytes) } catch {
+        throw CairnError(.protocolError, "malformed snapshot message: \(error)")
+      }
+      guard message.to == driver.id, message.from != .none, message.from != driver.id else {
+        throw CairnError(.protocolError, "snapshot for member \(message.to.rawValue) sent to member \(driver.id.rawValue)")
+      }
+      try await intake.begin(message)
+      return .ok
+    case .snapshotChunk(let bytes):
+      let chunk: SnapshotChunk
+      do { chunk = try BinaryDecoder().decodeOrThrow(SnapshotChunk.self, from: bytes) } catch {
+        throw CairnError(.protocolError, "malformed snapshot chunk: \(error)")
+      }
+      try await intake.receive(chunk)
+      return .ok
+    case .snapshotEnd:
+      try await intake.end()
+      return .ok
     }
   }
 

@@ -92,6 +92,17 @@ public final class RaftLogStore {
   public func persist(
     hardState: HardState?, snapshot: Snapshot?, installsSnapshot: Bool = false, entries: [LogEntry]
   ) throws(CairnError) {
+    let batch = try batch(
+      hardState: hardState, snapshot: snapshot, installsSnapshot: installsSnapshot, entries: entries)
+    try store.write(batch, sync: true)
+  }
+
+  /// The write batch `persist(hardState:snapshot:installsSnapshot:entries:)` would write, for a
+  /// caller that must commit other keys in the same atomic write (a server installing a received
+  /// snapshot replaces the state machine's keys in the same batch).
+  public func batch(
+    hardState: HardState?, snapshot: Snapshot?, installsSnapshot: Bool = false, entries: [LogEntry]
+  ) throws(CairnError) -> WriteBatch {
     for (offset, entry) in entries.enumerated().dropFirst() {
       precondition(entry.index == entries[offset - 1].index + 1, "entries to persist are not contiguous")
       precondition(entry.term >= entries[offset - 1].term, "entries to persist go back in term")
@@ -116,7 +127,7 @@ public final class RaftLogStore {
       }
     }
     if let hardState { batch.put(Self.hardStateKey, try encode(hardState, what: "hard state")) }
-    try store.write(batch, sync: true)
+    return batch
   }
 
   /// Replaces the whole Raft log with `state` (every key under the prefix is deleted first), in

@@ -17,6 +17,13 @@ public enum RaftRequest: Codable, Sendable, Equatable {
   /// A metadata read answered from this member's own applied state, without any leader check
   /// (consistency checks across replicas; may be stale on a follower).
   case localRead(MetaRequest)
+  /// Starts a snapshot transfer from the leader: an encoded `installSnapshot` `Message` whose
+  /// snapshot data is the checkpoint's manifest. Then come the chunks, then `snapshotEnd`.
+  case snapshotBegin([UInt8])
+  /// One encoded `SnapshotChunk` of the transfer in progress (files in manifest order).
+  case snapshotChunk([UInt8])
+  /// Ends the transfer: the receiver verifies every file and installs the snapshot.
+  case snapshotEnd
 }
 
 /// Answers to `RaftRequest`s.

@@ -45,7 +45,9 @@ final class RaftFailoverTests: XCTestCase {
   }
 
   func testAcknowledgedCommitsSurviveLeaderKillPauseRestartsAndIsolation() async throws {
-    let group = try RaftGroup(size: 3, electionTimeoutMs: electionTimeoutMs)
+    // Snapshots every 300 entries: members compact often, and a follower that was down for a
+    // while is caught up from a checkpoint.
+    let group = try RaftGroup(size: 3, electionTimeoutMs: electionTimeoutMs, snapshotEntries: 300)
     self.group = group
     _ = try await group.waitForLeader()
     let volume = try VolumeName("raft")
@@ -122,6 +124,23 @@ final class RaftFailoverTests: XCTestCase {
     try await Task.sleep(for: .seconds(2))
     group.terminate(followers[1])
     try group.start(followers[1])
+    // A follower down long enough that the leader compacts past it: it needs a snapshot.
+    let leader3b = try await group.waitForLeader()
+    let lagging = (1...3).first { $0 != leader3b }!
+    group.kill9(lagging)
+    let compactedPast = Date().addingTimeInterval(30)
+    while Date() < compactedPast {
+      if let s = await group.status(leader3b), s.snapshotIndex > 0,
+        s.progress.first(where: { $0.id == UInt64(lagging) }).map({ $0.matchIndex < s.snapshotIndex }) ?? false
+      {
+        break
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    try group.start(lagging)
+    let installed = Date().addingTimeInterval(30)
+    while !group.log(lagging).contains("snapshot installed"), Date() < installed { try await Task.sleep(for: .milliseconds(100)) }
+    XCTAssertTrue(group.log(lagging).contains("snapshot installed"), "member \(lagging) caught up by a snapshot")
     // 4. Cut the leader off from both peers (it keeps running; clients still reach it).
     let leader4 = try await group.waitForLeader()
     try await fault("isolate leader \(leader4)") { group.isolate(leader4) }

@@ -12,15 +12,17 @@ final class RaftGroup: @unchecked Sendable {
   let directory: String
   let size: Int
   let electionTimeoutMs: Int
+  let snapshotEntries: Int?
   let ports: [Int]
   /// proxies[k][j]: member k's link to member j (1-based ids; nil on the diagonal).
   private(set) var proxies: [Int: [Int: TCPProxy]] = [:]
   private var processes: [Int: Process] = [:]
   let pool = ConnectionPool(connectionsPerAddress: 1, connectTimeout: .seconds(1))
 
-  init(size: Int = 3, electionTimeoutMs: Int) throws {
+  init(size: Int = 3, electionTimeoutMs: Int, snapshotEntries: Int? = nil) throws {
     self.size = size
     self.electionTimeoutMs = electionTimeoutMs
+    self.snapshotEntries = snapshotEntries
     directory = NSTemporaryDirectory() + "cairn-raft-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
     let base = ClusterFixture.freeBasePort(count: size)
@@ -48,6 +50,7 @@ final class RaftGroup: @unchecked Sendable {
       "meta", "serve", "--id", "\(k)", "--peers", peers, "--data-dir", directory + "/\(name(k))", "--listen", address(k),
       "--election-timeout-ms", "\(electionTimeoutMs)",
     ]
+    if let snapshotEntries { process.arguments! += ["--snapshot-entries", "\(snapshotEntries)"] }
     let logPath = directory + "/logs/\(name(k)).log"
     if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
     let log = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
@@ -147,6 +150,11 @@ final class RaftGroup: @unchecked Sendable {
       try await Task.sleep(for: .milliseconds(100))
     }
     throw CairnError(.timeout, "members did not converge: \(last)")
+  }
+
+  /// Member k's log.
+  func log(_ k: Int) -> String {
+    (try? String(contentsOfFile: directory + "/logs/\(name(k)).log", encoding: .utf8)) ?? ""
   }
 
   func logTails() -> String {
