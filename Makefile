@@ -24,7 +24,7 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## run: build release and start a local cluster (one metadata server, three chunk servers, volume 'demo').
+## run: build release and start a local cluster (three metadata servers in a Raft group, three chunk servers, volume 'demo').
 run: release
 	$(RELEASE_BIN) dev up
 	@echo "cairn is at $(CURDIR)/$(RELEASE_BIN); add it to PATH, e.g.: export PATH=$(CURDIR)/.build/release:\$$PATH"
