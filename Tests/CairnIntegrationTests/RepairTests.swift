@@ -45,21 +45,27 @@ final class RepairTests: ChunkTierTestCase {
     try checkManyFiles(c, files)
   }
 
-  func testKillOneOfThreeMidUploadThenItsReturnIsRepaired() throws {
+  func testKillOneOfThreeMidUploadAndMidReadThenItsReturnIsRepaired() throws {
     let c = try start(chunkServers: 3)
     XCTAssertEqual(try c.cairn(["volume", "create", "v"]).status, 0)
+    let before = try localFile("before", size: 10 << 20, seed: 2)  // 3 blocks
+    XCTAssertEqual(try c.cairn(["volume", "put", "v", scratch + "/before", "/before"]).status, 0)
     let files = try makeManyFiles()
+    let reader = try spawn(c, ["volume", "get", "v", "/before", scratch + "/read-during-kill"])
     let put = try spawn(c, ["volume", "put", "v", scratch + "/many", "/many", "--jobs", "2"])
     usleep(150_000)
     c.kill9("chunk-2")
     put.waitUntilExit()
+    reader.waitUntilExit()
     XCTAssertEqual(put.terminationStatus, 0, "two of three copies are a write quorum: \(output(put))")
+    XCTAssertEqual(reader.terminationStatus, 0, "a read in flight survives the kill: \(output(reader))")
+    XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: scratch + "/read-during-kill"))), before)
     try checkManyFiles(c, files)
     // Blocks written while chunk-2 was down have two copies; when it returns, repair copies the
     // missing ones onto it (the only server that can take a third copy).
     try c.restartChunk(2)
-    try waitFullyReplicated(c, blocks: 12)
-    XCTAssertEqual(c.blockFiles(chunk: 2).count, 12)
+    try waitFullyReplicated(c, blocks: 15)
+    XCTAssertEqual(c.blockFiles(chunk: 2).count, 15)
     try checkManyFiles(c, files)
   }
 
