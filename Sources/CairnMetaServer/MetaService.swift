@@ -67,9 +67,11 @@ public final class MetaService: RequestHandler {
     case .createVolume, .deleteVolume, .renameVolume, .commit, .rollback, .fork:
       try proposer.requireLeader()
     case .lookup(let name, _, let version?), .list(let name, _, let version?, _, _), .diff(let name, _, let version):
+      // Versions are immutable: any replica that has applied this one answers without a barrier.
+      let head = try? await read { r throws(CairnError) in try r.volume(name).headVersion }
+      if let head, head >= version { return }
       if proposer.isLeader { return try await proposer.readBarrier() }
-      let head = try await read { r throws(CairnError) in try r.volume(name).headVersion }
-      if head < version { try proposer.requireLeader() }
+      try proposer.requireLeader()
     case .listVolumes, .getVolume, .lookup, .list, .history, .findBlocks, .locateBlocks:
       try await proposer.readBarrier()
     case .reportBadBlocks, .drainChunkServer:

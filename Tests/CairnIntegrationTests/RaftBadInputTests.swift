@@ -69,3 +69,51 @@ final class RaftBadInputTests: XCTestCase {
     }
   }
 }
+
+/// Who answers what in a Raft group, on real processes.
+final class RaftReadRoutingTests: XCTestCase {
+  func meta(_ group: RaftGroup, _ k: Int, _ request: MetaRequest) async throws(CairnError) -> MetaResponse {
+    let connection = try await group.pool.connection(to: group.addresses[k - 1])
+    let reply = try await connection.call(.meta, payload: WireCodec.encode(request), timeout: .seconds(5))
+    return try WireCodec.decode(MetaResponse.self, from: reply.payload)
+  }
+
+  func testFollowersRedirectWritesAndHeadReadsButServeAppliedVersions() async throws {
+    let group = try RaftGroup(size: 3, electionTimeoutMs: 500)
+    defer {
+      group.stop()
+      group.removeDirectory()
+    }
+    let leader = try await group.waitForLeader()
+    let follower = (1...3).first { $0 != leader }!
+    let volume = try VolumeName("routing")
+    guard case .volume = try await meta(group, leader, .createVolume(volume, VolumeSettings(replicationFactor: 1))) else {
+      return XCTFail("create failed")
+    }
+    try await group.waitConverged()
+    // Writes and head reads on a follower: .notLeader naming the leader (through this member's link).
+    for request in [MetaRequest.createVolume(try VolumeName("other"), VolumeSettings()), .getVolume(volume), .listVolumes] {
+      do {
+        _ = try await meta(group, follower, request)
+        XCTFail("a follower answered \(request)")
+      } catch {
+        XCTAssertEqual(error.code, .notLeader, "\(request): \(error)")
+        XCTAssertEqual(error.details.count, 1, "the leader's address is the first detail: \(error)")
+        XCTAssertNoThrow(try ServerAddress(parsing: error.details.first ?? ""))
+      }
+    }
+    // A version the follower has applied is served there; a newer one is redirected.
+    guard case .listing(let version, _) = try await meta(group, follower, .list(volume, .root, version: 1, after: nil, limit: 10))
+    else { return XCTFail("no listing") }
+    XCTAssertEqual(version, 1)
+    do {
+      _ = try await meta(group, follower, .list(volume, .root, version: 99, after: nil, limit: 10))
+      XCTFail("a follower answered a version it does not have")
+    } catch {
+      XCTAssertEqual(error.code, .notLeader)
+    }
+    // The leader answers head reads (after its ReadIndex barrier).
+    guard case .volume(let info) = try await meta(group, leader, .getVolume(volume)) else { return XCTFail("no volume") }
+    XCTAssertEqual(info.headVersion, 1)
+  }
+}
