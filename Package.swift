@@ -138,6 +138,8 @@ let package = Package(
       name: "CairnChaosRunnerTests", dependencies: ["CairnChaosRunner", "CairnChaos", "CairnTestSupport", "CairnCore"]),
     .testTarget(
       name: "CairnMetaServerTests",
-      dependencies: ["CairnMetaServer", "CairnMetadata", "CairnKV", "CairnRaft", "CairnRaftStorage", "CairnCore"]),
+      dependencies: [
+        "CairnMetaServer", "CairnMetadata", "CairnKV", "CairnRaft", "CairnRaftStorage", "CairnCore", "CairnRocksDB",
+      ]),
   ]
 )

@@ -180,8 +180,15 @@ public final class RaftDriver: @unchecked Sendable {
     await withCheckedContinuation { (c: Waiter) in submit(.membership(change, c)) }
   }
 
-  /// Feeds a message from a peer.
-  func receive(_ message: Message) { submit(.input(.message(message))) }
+  /// Feeds a message from a peer. A snapshot must come with its files (`installSnapshot`), so
+  /// a bare `installSnapshot` message is dropped.
+  func receive(_ message: Message) {
+    if case .installSnapshot = message.kind {
+      logger.warning("dropped an installSnapshot message that came without its files")
+      return
+    }
+    submit(.input(.message(message)))
+  }
 
   /// Asks the node to hand leadership to `target`.
   func transferLeadership(to target: NodeID) { submit(.input(.transferLeadership(to: target))) }
