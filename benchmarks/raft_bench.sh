@@ -28,6 +28,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# CPU time (clock ticks, user+system) used so far by the given processes: a per-operation cost
+# that the machine's noise (other load on the 2 cores) disturbs far less than wall-clock rates.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+TICK=$(getconf CLK_TCK)
+# Runs a load generator line and appends cpu_us_per_op=… (server CPU per acknowledged op).
+measure() {
+  local pids=$1; shift
+  local before after line ops
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
+  line=$("$@")
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
+  ops=$(echo "$line" | tr ' ' '\n' | awk -F= '$1=="ops" {print $2}')
+  echo "$line cpu_us_per_op=$(echo "($after - $before) * 1000000 / $TICK / ($ops + 0.000001)" | bc -l | cut -d. -f1)"
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1==k {print $2}'; }
 
@@ -66,18 +82,18 @@ METAS=$(echo "$META" | tr ',' '\n' | wc -l)
 declare -A R
 for run in $(seq 1 "$RUNS"); do
   for c in $CONC; do
-    R[cairn_$c]+="$("$BENCH" commits --meta "$META" --concurrency "$c" --seconds "$SECS" --volume "bench-$run-$c")"$'\n'
+    R[cairn_$c]+="$(measure "$(cat "$WORK"/cluster/pids/meta-*.pid)" "$BENCH" commits --meta "$META" --concurrency "$c" --seconds "$SECS" --volume "bench-$run-$c")"$'\n'
   done
   start_etcd "$run"
   for c in $CONC; do
-    R[etcd_$c]+="$("$BENCH" etcd-puts --endpoints "127.0.0.1:$((EPORT + 10)),127.0.0.1:$((EPORT + 20)),127.0.0.1:$((EPORT + 30))" --concurrency "$c" --seconds "$SECS")"$'\n'
+    R[etcd_$c]+="$(measure "${ETCD_PIDS[*]}" "$BENCH" etcd-puts --endpoints "127.0.0.1:$((EPORT + 10)),127.0.0.1:$((EPORT + 20)),127.0.0.1:$((EPORT + 30))" --concurrency "$c" --seconds "$SECS")"$'\n'
   done
   stop_etcd
 done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -r), disk: $(df -h /var/tmp | tail -1 | awk '{print $1}')"
 echo "runs: $RUNS x ${SECS}s (medians); cairn: $METAS metadata server(s); etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members; all on loopback, same disk"
-printf "%-11s %12s %9s %9s %12s %9s %9s %10s\n" "committers" "cairn ops/s" "p50 ms" "p99 ms" "etcd ops/s" "p50 ms" "p99 ms" "cairn/etcd"
+printf "%-11s %12s %9s %9s %9s %12s %9s %9s %9s %10s\n" "committers" "cairn ops/s" "p50 ms" "p99 ms" "cpu us/op" "etcd ops/s" "p50 ms" "p99 ms" "cpu us/op" "cairn/etcd"
 for c in $CONC; do
   co=$(printf "%s" "${R[cairn_$c]}" | field ops_per_s | median)
   c50=$(printf "%s" "${R[cairn_$c]}" | field p50_ms | median)
@@ -85,7 +101,9 @@ for c in $CONC; do
   eo=$(printf "%s" "${R[etcd_$c]}" | field ops_per_s | median)
   e50=$(printf "%s" "${R[etcd_$c]}" | field p50_ms | median)
   e99=$(printf "%s" "${R[etcd_$c]}" | field p99_ms | median)
+  ccpu=$(printf "%s" "${R[cairn_$c]}" | field cpu_us_per_op | median)
+  ecpu=$(printf "%s" "${R[etcd_$c]}" | field cpu_us_per_op | median)
   cf=$(printf "%s" "${R[cairn_$c]}" | field failures | sort -n | tail -1)
-  printf "%-11s %12s %9s %9s %12s %9s %9s %10.2f%s\n" "$c" "$co" "$c50" "$c99" "$eo" "$e50" "$e99" "$(echo "$co / $eo" | bc -l)" \
+  printf "%-11s %12s %9s %9s %9s %12s %9s %9s %9s %10.2f%s\n" "$c" "$co" "$c50" "$c99" "$ccpu" "$eo" "$e50" "$e99" "$ecpu" "$(echo "$co / $eo" | bc -l)" \
     "$([ "${cf:-0}" != 0 ] && echo "  (cairn failures: $cf)")"
 done
