@@ -42,8 +42,9 @@ public final class CairnClient: Sendable {
     return list
   }
 
-  public func volume(_ name: VolumeName) async throws(CairnError) -> VolumeInfo {
-    guard case .volume(let info) = try await meta.call(.getVolume(name)) else { throw unexpected() }
+  /// The volume's information; `timeout` bounds the call (default: the client's timeout).
+  public func volume(_ name: VolumeName, timeout: Duration? = nil) async throws(CairnError) -> VolumeInfo {
+    guard case .volume(let info) = try await meta.call(.getVolume(name), timeout: timeout) else { throw unexpected() }
     return info
   }
 

@@ -195,7 +195,7 @@ public final class CachingBackend: VolumeBackend, @unchecked Sendable {
   /// own schedule).
   public func probe() async -> Bool {
     do throws(CairnError) {
-      let info = try await inner.volume()
+      let info = try await inner.probeVolume()
       succeeded()
       remember(info, source: nil)
       return true

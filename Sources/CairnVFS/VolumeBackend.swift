@@ -17,10 +17,14 @@ public protocol VolumeBackend: Sendable {
   func health() -> BackendHealth?
   /// Asks the metadata service whether it answers (a cheap read); true when it does.
   func probe() async -> Bool
+  /// `volume()` with a short deadline, for probes of a service that did not answer.
+  func probeVolume() async throws(CairnError) -> VolumeInfo
 }
 
 extension VolumeBackend {
   public func health() -> BackendHealth? { nil }
+
+  public func probeVolume() async throws(CairnError) -> VolumeInfo { try await volume() }
 
   public func probe() async -> Bool {
     do throws(CairnError) {
@@ -43,6 +47,11 @@ public final class ClientBackend: VolumeBackend {
   }
 
   public func volume() async throws(CairnError) -> VolumeInfo { try await client.volume(name) }
+
+  /// Longest a probe of an unreachable metadata service waits.
+  public static let probeBudget = Duration.seconds(1)
+
+  public func probeVolume() async throws(CairnError) -> VolumeInfo { try await client.volume(name, timeout: Self.probeBudget) }
 
   public func list(_ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry] {
     try await client.list(name, path, version: version).entries

@@ -59,7 +59,7 @@ extension VolumeFS {
     do {
       if config.isDegradedModeEnabled {
         probeNow()
-        do throws(VFSError) { try drainQueue() } catch where Self.isRetryable(error) {}
+        do throws(VFSError) { try drainQueue(probing: false) } catch where Self.isRetryable(error) {}
       }
       gate.writeLock()
       defer { gate.unlock() }
@@ -193,10 +193,11 @@ extension VolumeFS {
   /// (changes staged since stay on top). Stops at the first error: an unreachable service leaves
   /// the queue as it is; a refusal (conflict, missing blocks…) pauses the queue until
   /// `resolveQueuedCommit` is called, and is reported by `status` and by every later commit.
-  public func drainQueue() throws(VFSError) {
+  /// With `probing`, an unreachable service is probed first (the caller may just have done so).
+  public func drainQueue(probing: Bool = true) throws(VFSError) {
     drainLock.lock()
     defer { drainLock.unlock() }
-    if queuedCommitCount > 0, !probeNow() {
+    if queuedCommitCount > 0, probing ? !probeNow() : !isMetadataConnected {
       throw VFSError(.unavailable, "the metadata service is unreachable: \(queuedCommitCount) commit(s) stay queued")
     }
     while true {

@@ -6,12 +6,16 @@ import XCTest
 /// of the cached version keep working; when the metadata servers return, the queued commits land
 /// once each, in order, with their content. With `--degraded off` the same outage fails fast.
 final class DegradedModeMountTests: MountTestCase {
+  /// The `ha` topology's metadata group: "every metadata server down" means all three.
+  override class var metaServers: Int { 3 }
   var nodeCache: String { scratch + "/node-cache" }
 
-  /// A mount in degraded mode sharing this test's node metadata cache.
+  /// A mount sharing this test's node metadata cache; metadata requests time out after 3 s
+  /// (instead of 10) to keep the test short.
   @discardableResult
   func degradedMount(name: String, cache: String? = nil, extra: [String] = []) throws -> MountedVolume {
-    try mount(name: name, cacheDirectory: cache, extra: ["--metadata-cache-dir", nodeCache] + extra)
+    let timeout = extra.contains("--timeout") ? [] : ["--timeout", "3"]
+    return try mount(name: name, cacheDirectory: cache, extra: ["--metadata-cache-dir", nodeCache] + timeout + extra)
   }
 
   func status(_ m: MountedVolume) throws -> [String: Any] {
@@ -52,7 +56,7 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertEqual(try status(m0)["connection"] as? String, "connected")
 
     let servers = cluster.killMetadataServers()
-    XCTAssertFalse(servers.isEmpty, "no metadata server found in \(cluster.pids())")
+    XCTAssertEqual(servers.count, 3, "every metadata server of the group: \(cluster.pids())")
 
     // Reads of what the mount has seen keep working; a never-listed directory fails at once.
     XCTAssertEqual(FileManager.default.contents(atPath: m0.path("data/a.bin")), original)
@@ -62,17 +66,22 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertNotEqual(ls.status, 0)
     XCTAssertTrue(ls.err.contains("Input/output error"), ls.err)
     XCTAssertLessThan(Date().timeIntervalSince(started), 5, "a never-seen directory fails fast, it does not hang")
-    XCTAssertTrue(m0.log.contains("not in this node's metadata cache"), "the failure is logged clearly")
+    XCTAssertTrue(m0.log.contains("not in this node's metadata cache"), "the failure is logged clearly: \(m0.log.suffix(2000))")
     var s = try status(m0)
     XCTAssertEqual(s["connection"] as? String, "degraded")
     XCTAssertNotNil(s["degradedSince"] as? String)
     XCTAssertNotNil(s["lastError"] as? String)
 
-    // Writes are staged; commits are queued (exit 9) in order.
+    // Writes are staged; commits are queued (exit 9) in order. Chunk servers are up: the blocks
+    // of the first commit go to them although metadata is down.
+    let blocksBefore = cluster.blockFileCount()
     try sh("echo one > data/new.txt", in: m0.mountpoint)
     var r = cluster.cairn(["commit", m0.mountpoint, "-m", "first"])
     XCTAssertEqual(r.status, 9, "queued: \(r.out) \(r.err)")
     XCTAssertTrue(r.out.hasPrefix("queued:"), r.out)
+    try cluster.waitUntil("uploads to proceed while metadata is down", timeout: 10) {
+      self.cluster.blockFileCount() > blocksBefore
+    }
     try sh("echo two > data/new.txt && echo second > data/second.txt", in: m0.mountpoint)
     r = cluster.cairn(["commit", m0.mountpoint, "-m", "second"])
     XCTAssertEqual(r.status, 9, r.err)
@@ -99,16 +108,28 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertTrue((s["versionSource"] as? String)?.contains("node metadata cache") == true, "\(s)")
     XCTAssertEqual(FileManager.default.contents(atPath: m1.path("data/a.bin")), original)
 
+    // The chunk servers go down too: a third commit is queued with its data kept on the node.
+    let chunkServers = cluster.killServers(prefix: "chunk")
+    try sh("head -c 200000 /dev/urandom > data/third.bin", in: m0.mountpoint)
+    let third = try XCTUnwrap(FileManager.default.contents(atPath: m0.path("data/third.bin")))
+    r = cluster.cairn(["commit", m0.mountpoint, "-m", "third"])
+    XCTAssertEqual(r.status, 9, r.err)
+    XCTAssertEqual(FileManager.default.contents(atPath: m0.path("data/third.bin")), third)
+
     // The cluster returns: the queue drains, in order, once each.
+    cluster.restart(chunkServers)
     cluster.restart(servers)
     try cluster.waitUntil("the queue to drain", timeout: 40) { try self.status(m0)["queuedCommits"] as? Int == 0 }
     s = try status(m0)
     XCTAssertEqual(s["connection"] as? String, "connected")
-    XCTAssertEqual(s["pinnedVersion"] as? Int, base + 2)
+    XCTAssertEqual(s["pinnedVersion"] as? Int, base + 3)
     let history = try XCTUnwrap(
       try JSONSerialization.jsonObject(with: Data(try cairnOK(["volume", "history", "demo", "--json"]).utf8)) as? [[String: Any]])
-    XCTAssertEqual(history.first?["version"] as? Int, base + 2, "exactly two new versions")
-    XCTAssertEqual(history.prefix(2).compactMap { $0["message"] as? String }, ["second", "first"])
+    XCTAssertEqual(history.first?["version"] as? Int, base + 3, "exactly three new versions")
+    XCTAssertEqual(history.prefix(3).compactMap { $0["message"] as? String }, ["third", "second", "first"])
+    let fetched = scratch + "/third.bin"
+    try cairnOK(["volume", "get", "demo", "/data/third.bin", fetched])
+    XCTAssertEqual(FileManager.default.contents(atPath: fetched), third, "the data kept on the node reached the cluster")
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/new.txt", "-", "--version", "\(base + 1)"]), "one\n")
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/new.txt", "-"]), "two\n")
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/second.txt", "-"]), "second\n")
@@ -151,13 +172,13 @@ final class DegradedModeMountTests: MountTestCase {
     try sh("echo lost > data/x.txt", in: m.mountpoint)
     let r = cluster.cairn(["commit", m.mountpoint])
     XCTAssertEqual(r.status, 5, "unavailable, not queued: \(r.out) \(r.err)")
-    XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+    XCTAssertLessThan(Date().timeIntervalSince(started), 20, "within a few request timeouts (--timeout 3)")
     let s = try status(m)
     XCTAssertEqual(s["connection"] as? String, "unreachable")
     XCTAssertEqual(s["queuedCommits"] as? Int, 0)
     let mountpoint = try makeDirectory(scratch + "/spof2")
     let second = cluster.cairn(
-      ["mount", "demo", mountpoint, "--degraded", "off", "--cache-dir", scratch + "/cache-spof2", "--meta", cluster.metaAddress])
+      ["mount", "demo", mountpoint, "--degraded", "off", "--timeout", "3", "--cache-dir", scratch + "/cache-spof2", "--meta", cluster.metaAddresses])
     XCTAssertNotEqual(second.status, 0, "a new mount cannot start without the metadata service")
     XCTAssertFalse(Self.isMounted(mountpoint))
   }
@@ -171,9 +192,25 @@ extension TestCluster {
   }
 
   /// SIGKILLs every metadata server (`pids/meta*.pid`) and waits until each is gone.
-  func killMetadataServers() -> [StoppedServer] {
+  func killMetadataServers() -> [StoppedServer] { killServers(prefix: "meta") }
+
+  /// Files holding blocks on every chunk server of the cluster.
+  func blockFileCount() -> Int {
+    var count = 0
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("chunk-") {
+      let root = directory + "/" + name + "/blocks/blocks"
+      let walker = FileManager.default.enumerator(atPath: root)
+      while let file = walker?.nextObject() as? String {
+        if walker?.fileAttributes?[.type] as? FileAttributeType == .typeRegular, !file.contains("tmp") { count += 1 }
+      }
+    }
+    return count
+  }
+
+  /// SIGKILLs every server whose pid file name starts with `prefix` and waits until each is gone.
+  func killServers(prefix: String) -> [StoppedServer] {
     var stopped: [StoppedServer] = []
-    for (name, pid) in pids() where name.hasPrefix("meta") {
+    for (name, pid) in pids() where name.hasPrefix(prefix) {
       guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
       let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
       kill(pid, SIGKILL)

@@ -46,13 +46,15 @@ class MountTestCase: XCTestCase {
   var cluster: TestCluster!
   var mounts: [MountedVolume] = []
   var scratch: String!
+  /// Metadata servers of each test's cluster (a subclass may ask for a Raft group).
+  class var metaServers: Int { 1 }
 
   override func setUpWithError() throws {
     try XCTSkipUnless(getuid() == 0, "FUSE mount tests need root")
     try XCTSkipUnless(FileManager.default.fileExists(atPath: "/dev/fuse"), "no /dev/fuse")
     scratch = NSTemporaryDirectory() + "cairn-mount-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-    cluster = try TestCluster(chunkServers: 3)
+    cluster = try TestCluster(chunkServers: 3, metaServers: Self.metaServers)
   }
 
   override func tearDown() {
@@ -91,7 +93,7 @@ class MountTestCase: XCTestCase {
     let nodeCache = extra.contains("--metadata-cache-dir") ? [] : ["--metadata-cache-dir", scratch + "/node-cache"]
     let pid = Spawn.start(
       TestCluster.binary,
-      ["mount", volume, mountpoint, "--foreground", "--cache-dir", cache, "--meta", cluster.metaAddress] + nodeCache + extra,
+      ["mount", volume, mountpoint, "--foreground", "--cache-dir", cache, "--meta", cluster.metaAddresses] + nodeCache + extra,
       logPath: cache + ".log")
     let m = MountedVolume(volume: volume, mountpoint: mountpoint, cacheDirectory: cache, pid: pid)
     mounts.append(m)

@@ -81,9 +81,15 @@ final class TestCluster {
   let basePort: Int
   static var binary: String { CairnTestSupportBinary.path }
   var metaAddress: String { "127.0.0.1:\(basePort)" }
+  /// Every metadata server's address, comma-separated (from the client config `dev up` writes).
+  var metaAddresses: String {
+    let text = (try? String(contentsOfFile: directory + "/client.toml", encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix("meta") }
+    return line.flatMap { $0.split(separator: "\"").dropFirst().first.map(String.init) } ?? metaAddress
+  }
   private var stopped = false
 
-  init(chunkServers: Int = 3) throws {
+  init(chunkServers: Int = 3, metaServers: Int = 1) throws {
     directory = NSTemporaryDirectory() + "cairn-mtest-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     var last = ""
@@ -91,7 +97,7 @@ final class TestCluster {
       let port = Int.random(in: 20000..<50000)
       let r = Spawn.run(
         Self.binary,
-        ["dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)", "--meta-servers", "1"])
+        ["dev", "up", "--dir", directory, "--base-port", "\(port)", "--chunk-servers", "\(chunkServers)", "--meta-servers", "\(metaServers)"])
       if r.status == 0 {
         basePort = port
         return
@@ -113,7 +119,7 @@ final class TestCluster {
   }
 
   func cairn(_ arguments: [String]) -> Spawn.Result {
-    Spawn.run(Self.binary, arguments, environment: ["CAIRN_META": metaAddress])
+    Spawn.run(Self.binary, arguments, environment: ["CAIRN_META": metaAddresses])
   }
 
   func pids() -> [String: pid_t] {
