@@ -91,6 +91,7 @@ extension RaftDriver {
       logger.critical("cannot persist a Raft snapshot; stopping", metadata: ["error": "\(error)"])
       fatalError("cannot persist a Raft snapshot: \(error)")
     }
+    if let hardState { durableHardState = hardState }
     if installs {
       let stored = (try? Self.storedAddresses(in: machine.store)) ?? [:]
       lock.withLock { for (member, address) in stored { addressBook[member] = address } }

@@ -151,7 +151,7 @@ final class RaftService: Sendable {
   func memberStatus() -> MetaMemberStatus {
     let status = driver.status
     let book = driver.addresses
-    return MetaMemberStatus(
+    var member = MetaMemberStatus(
       id: driver.id.rawValue, address: book[driver.id.rawValue] ?? "", role: status.role.rawValue, term: status.term,
       leaderId: status.leaderID.rawValue, leaderAddress: book[status.leaderID.rawValue] ?? "",
       commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, lastIndex: status.lastIndex,
@@ -160,6 +160,8 @@ final class RaftService: Sendable {
       progress: status.peers.map {
         MetaMemberStatus.Progress(id: $0.id.rawValue, matchIndex: $0.matchIndex, lag: $0.lag, state: $0.replicationState)
       })
+    (member.syncedWrites, member.entriesWritten) = driver.writeStatistics
+    return member
   }
 }
 

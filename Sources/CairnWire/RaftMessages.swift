@@ -74,6 +74,10 @@ public struct MetaMemberStatus: Codable, Sendable, Equatable {
   public var members: [Member]
   /// Followers' progress; empty unless this member leads.
   public var progress: [Progress]
+  /// Synced Raft log writes since this process started, and the entries they carried: with
+  /// group commit, many entries share one write (one fsync).
+  public var syncedWrites: UInt64 = 0
+  public var entriesWritten: UInt64 = 0
 
   public init(
     id: UInt64, address: String, role: String, term: UInt64, leaderId: UInt64, leaderAddress: String,

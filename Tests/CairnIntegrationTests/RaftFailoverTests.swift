@@ -175,6 +175,11 @@ final class RaftFailoverTests: XCTestCase {
     for (key, ack) in acked { XCTAssertEqual(byKey[key], [ack.version], "acknowledged commit \(key)") }
     for key in failed.keys { XCTAssertNil(byKey[key], "commit \(key) reported failed but applied: \(failed[key] ?? "")") }
     XCTAssertEqual(byKey.count, versions.count - 1, "every version after the first is one client commit")
+    var writes: [String] = []
+    for k in 1...3 {
+      if let s = await group.status(k) { writes.append("member \(k): \(s.entriesWritten) entries in \(s.syncedWrites) synced writes") }
+    }
+    print("raft group commit since the last restart of each member: \(writes.joined(separator: "; "))")
     let summary = resumed.map { "\($0.0): \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
     print(
       "raft failover: \(acked.count) acknowledged, \(unknown.count) unknown, \(failed.count) failed commits; "
