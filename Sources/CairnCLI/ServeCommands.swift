@@ -164,6 +164,9 @@ struct ClusterStatusCommand: AsyncParsableCommand {
     /// Entries behind the leader's last index (from the leader's view), when known.
     var lag: UInt64?
     var snapshotIndex: UInt64?
+    /// Synced Raft writes since the member started, and the entries they carried.
+    var syncedWrites: UInt64?
+    var entriesWritten: UInt64?
     var problem: String?
   }
 
@@ -208,7 +211,8 @@ struct ClusterStatusCommand: AsyncParsableCommand {
       }
       return MetaRow(
         id: s.id, address: answer.address, role: s.role, term: s.term, commitIndex: s.commitIndex,
-        appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, lag: lag, snapshotIndex: s.snapshotIndex)
+        appliedIndex: s.appliedIndex, lastIndex: s.lastIndex, lag: lag, snapshotIndex: s.snapshotIndex,
+        syncedWrites: s.syncedWrites, entriesWritten: s.entriesWritten)
     }.sorted { ($0.id ?? .max, $0.address) < ($1.id ?? .max, $1.address) }
   }
 
