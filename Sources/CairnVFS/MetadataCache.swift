@@ -41,7 +41,15 @@ public final class MetadataCache: @unchecked Sendable {
     } catch {
       throw VFSError(.io, "cannot create the metadata cache '\(directory)': \(error.localizedDescription)")
     }
-    totalBytes = Self.measure(directory)
+    totalBytes = 0
+    // Measuring walks the whole cache: done off the mount's start-up path (until it is done
+    // the bound is enforced on what this process wrote).
+    DispatchQueue.global(qos: .utility).async { [self] in
+      let measured = Self.measure(directory)
+      lock.lock()
+      totalBytes += measured
+      lock.unlock()
+    }
   }
 
   // MARK: Volumes and listings

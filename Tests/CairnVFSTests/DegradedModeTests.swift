@@ -281,6 +281,20 @@ final class DegradedModeTests: XCTestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outbox), [], "applied blocks leave the outbox")
   }
 
+  func testADamagedQueuedBlockIsAnErrorNeverWrongBytes() throws {
+    let backend = FakeBackend()
+    let fs = try open(backend)
+    _ = try names(fs, root)
+    backend.isUnavailable = true
+    try write(fs, "f", Self.bytes(1000, 9))
+    _ = try fs.commitOrQueue()
+    let outbox = directory + "/m0/staging/outbox"
+    let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: outbox).first)
+    try Data(Self.bytes(1000, 8)).write(to: URL(fileURLWithPath: outbox + "/" + name))
+    let again = try open(backend)  // a new process: nothing of it in memory
+    XCTAssertThrowsError(try read(again, "f")) { XCTAssertEqual(($0 as? VFSError)?.code, .io) }
+  }
+
   func testStrictConflictOnReplayWaitsForADecision() throws {
     let backend = FakeBackend()
     try backend.seed("/f", [1])
