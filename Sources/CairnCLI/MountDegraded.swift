@@ -40,8 +40,12 @@ struct DegradedOptions: ParsableArguments {
 /// Wiring of degraded mode into the mount daemon: the caching backend, the chunk server list kept
 /// in the node cache, and the thread that probes the metadata service and sends queued commits.
 enum DegradedMode {
-  /// Node cache key of the last chunk server list seen.
-  static let chunkServersKey = "chunk-servers"
+  /// Node cache key of the last chunk server list seen by clients of this metadata service (one
+  /// per set of metadata addresses: a node may talk to more than one cluster).
+  static func chunkServersKey(_ client: CairnClient) -> String {
+    let addresses = client.meta.addresses.map(\.description).sorted().joined(separator: ",")
+    return "chunk-servers-" + String(BlockAddress.of(Array(addresses.utf8)).hex.prefix(16))
+  }
 
   /// The backend for a mount: the client itself with degraded mode off, else the client behind
   /// the node's metadata cache (with the chunk server list seeded from the cache).
@@ -51,7 +55,7 @@ enum DegradedMode {
     let direct = ClientBackend(client: client, name: volume)
     guard options.isEnabled else { return (direct, nil) }
     let cache = try MetadataCache(directory: options.cacheDirectory, limitBytes: options.metadataCacheMiB << 20)
-    if let servers = cache.record([ChunkServerStatus].self, key: chunkServersKey), !servers.isEmpty {
+    if let servers = cache.record([ChunkServerStatus].self, key: chunkServersKey(client)), !servers.isEmpty {
       blocking { await client.servers.seed(servers) }
     }
     return (CachingBackend(inner: direct, cache: cache, volume: volume, logger: logger), cache)
@@ -106,7 +110,7 @@ final class ServerListRefresher: @unchecked Sendable {
     defer { lock.unlock() }
     guard !servers.isEmpty, servers != last else { return }
     last = servers
-    cache.saveRecord(servers, key: DegradedMode.chunkServersKey)
+    cache.saveRecord(servers, key: DegradedMode.chunkServersKey(client))
   }
 }
 
