@@ -331,6 +331,20 @@ public final class RaftDriver: @unchecked Sendable {
   /// Steps 1–5 of the effects contract for a merged batch.
   func carryOut(_ batch: RaftBatch) async {
     guard !batch.isEmpty else { return }
+    // Raft §10.2.1: a leader may replicate its new entries while it writes them itself. Safe here
+    // because the loop is serial: an acknowledgement is stepped only after this batch is durable,
+    // so no commit index that counts the leader's copy leaves before that copy is on disk. Only
+    // appends, only while the term and vote are already durable (not in the step that won them).
+    var messages = batch.messages
+    if node.isLeader, batch.needsPersistence, !batch.entries.isEmpty,
+      batch.hardState.map({ $0.term == durableHardState.term && $0.votedFor == durableHardState.votedFor }) ?? true
+    {
+      let appends = messages.filter { if case .appendRequest = $0.kind { return true } else { return false } }
+      if !appends.isEmpty {
+        send(appends)
+        messages.removeAll { if case .appendRequest = $0.kind { return true } else { return false } }
+      }
+    }
     if batch.needsPersistence {
       nonisolated(unsafe) let log = self.log  // used by the loop only, one call at a time
       let (hardState, entries) = (batch.hardState, batch.entries)
@@ -361,7 +375,7 @@ public final class RaftDriver: @unchecked Sendable {
         waiting.waiter.resume(returning: .failure(lostEntryError(entry.index)))
       }
     }
-    if !batch.messages.isEmpty { send(batch.messages) }
+    if !messages.isEmpty { send(messages) }
     for outcome in batch.proposals { record(outcome) }
     if !batch.committed.isEmpty { await apply(batch.committed) }
     for read in batch.readsReady { reads.removeValue(forKey: read.id)?.resume(returning: .success(())) }
