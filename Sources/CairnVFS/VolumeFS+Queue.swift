@@ -248,6 +248,7 @@ extension VolumeFS {
     let stillNeeded = Set(queue.flatMap(\.blocks))
     lastCommitVersion = result.version
     lastCommitTime = Date()
+    if queue.isEmpty { lastCommitError = nil }
     lock.unlock()
     do throws(VFSError) {
       _ = try rebuild(to: result.version, replaying: staged)

@@ -226,8 +226,10 @@ final class DegradedModeTests: XCTestCase {
     XCTAssertEqual(fs.status().queuedCommits, 2)
     XCTAssertEqual(backend.commits.count, 1, "nothing reached the cluster")
     backend.isUnavailable = false
+    XCTAssertNotNil(fs.status().lastCommitError, "the status says why the commits wait")
     try fs.drainQueue()
     XCTAssertEqual(fs.queuedCommitCount, 0)
+    XCTAssertNil(fs.status().lastCommitError, "cleared once the queue is applied")
     XCTAssertEqual(backend.commitKeys.count, 2)
     XCTAssertEqual(backend.commitKeys.first, key1, "sent with the key fixed at queue time")
     XCTAssertEqual(backend.versions.count, 4)
