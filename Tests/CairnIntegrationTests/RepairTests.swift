@@ -159,4 +159,25 @@ final class RepairTests: ChunkTierTestCase {
     c.kill9("chunk-3")
     XCTAssertEqual(try get(c, "v", "/f"), bytes, "chunk-1 alone serves every block, whole")
   }
+
+  func testReadThatMeetsACorruptCopyFallsBackAndTheCopyIsRepaired() throws {
+    // No background scrub pass after start-up (the default pause is an hour): the read finds it.
+    let c = try start(chunkServers: 3)
+    XCTAssertEqual(try c.cairn(["volume", "create", "v"]).status, 0)
+    let bytes = try localFile("f", size: 8 << 20, seed: 31)  // 2 blocks
+    XCTAssertEqual(try c.cairn(["volume", "put", "v", scratch + "/f", "/f"]).status, 0)
+    try waitFullyReplicated(c, blocks: 2)
+    for file in c.blockFiles(chunk: 1) { try corrupt(file) }
+    c.kill9("chunk-2")  // so that reads must meet chunk-1's copies
+    XCTAssertEqual(try get(c, "v", "/f"), bytes, "the read falls back to chunk-3's copies")
+    try c.restartChunk(2)
+    try c.waitUntil("the corrupt copies reported and replaced", timeout: 40) {
+      let h = try health(c)
+      return (h["corruptReplicas"] ?? 0) >= 2 && h["replicas"] == 6 && h["underReplicated"] == 0
+        && h["corruptPendingRepair"] == 0 && h["unreachable"] == 0
+    }
+    c.kill9("chunk-2")
+    c.kill9("chunk-3")
+    XCTAssertEqual(try get(c, "v", "/f"), bytes, "chunk-1's repaired copies alone serve the file")
+  }
 }
