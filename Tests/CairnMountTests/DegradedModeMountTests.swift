@@ -137,10 +137,16 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertEqual(try unmount(m1), 0)
   }
 
-  func testStalledMetadataServersAreNoticedAndNothingHangs() throws {
+  /// Also strict mode: a queued commit whose path another writer changed is refused on replay,
+  /// waits (never dropped), and goes through once an operator chooses merge.
+  func testStalledMetadataServersAreNoticedAndAStrictConflictOnReplayWaitsForADecision() throws {
     let base = try seedVolume()
-    let m = try degradedMount(name: "stall", extra: ["--timeout", "2"])
+    let m = try degradedMount(name: "stall", extra: ["--timeout", "2", "--commit-mode", "strict"])
     XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
+    // Another writer changes b.txt after this mount pinned its version.
+    let other = scratch + "/other-b.txt"
+    try "other\n".write(toFile: other, atomically: true, encoding: .utf8)
+    try cairnOK(["volume", "put", "demo", other, "/data/sub/b.txt", "--force"])
     let paused = cluster.pids().filter { $0.key.hasPrefix("meta") }.map(\.value)
     XCTAssertFalse(paused.isEmpty)
     for pid in paused { kill(pid, SIGSTOP) }
@@ -149,16 +155,24 @@ final class DegradedModeMountTests: MountTestCase {
     let ls = Spawn.run("/bin/ls", [m.path("other")])
     XCTAssertTrue(ls.err.contains("Input/output error"), ls.err)
     XCTAssertLessThan(Date().timeIntervalSince(started), 10, "a stalled service costs one request timeout, not a hang")
-    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
-    try sh("echo stalled > data/sub/new.txt", in: m.mountpoint)
+    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n", "the pinned version")
+    try sh("echo mine > data/sub/b.txt", in: m.mountpoint)
     started = Date()
     let r = cluster.cairn(["commit", m.mountpoint, "-m", "during the stall"])
     XCTAssertEqual(r.status, 9, r.out + r.err)
     XCTAssertLessThan(Date().timeIntervalSince(started), 10, "a known outage queues at once")
     XCTAssertEqual(try status(m)["connection"] as? String, "degraded")
     for pid in paused { kill(pid, SIGCONT) }
-    try cluster.waitUntil("the queue to drain", timeout: 40) { try self.status(m)["queuedCommits"] as? Int == 0 }
-    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/sub/new.txt", "-", "--version", "\(base + 1)"]), "stalled\n")
+    try cluster.waitUntil("the replay to be refused", timeout: 40) { try self.status(m)["queueError"] is String }
+    let s = try status(m)
+    XCTAssertEqual(s["queuedCommits"] as? Int, 1, "the refused commit stays queued")
+    XCTAssertTrue((s["queueError"] as? String)?.contains("/data/sub/b.txt") == true, "\(s)")
+    XCTAssertTrue(m.log.contains("a queued commit was refused"))
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/sub/b.txt", "-"]), "other\n")
+    let resolved = cluster.cairn(["commit", m.mountpoint, "--resolve-queued", "merge"])
+    XCTAssertEqual(resolved.status, 0, resolved.out + resolved.err)
+    XCTAssertEqual(try status(m)["queuedCommits"] as? Int, 0)
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/sub/b.txt", "-", "--version", "\(base + 2)"]), "mine\n")
   }
 
   func testWithDegradedModeOffTheOutageFailsFast() throws {
