@@ -345,25 +345,36 @@ public final class RaftDriver: @unchecked Sendable {
         messages.removeAll { if case .appendRequest = $0.kind { return true } else { return false } }
       }
     }
-    if batch.needsPersistence {
-      nonisolated(unsafe) let log = self.log  // used by the loop only, one call at a time
-      let (hardState, entries) = (batch.hardState, batch.entries)
-      // Only the commit index moved: no fsync. The persisted commit index is an optimisation (a
-      // lower one after a crash is safe), and the WAL keeps write order, so a surviving apply
-      // never has a lost commit index before it. Terms, votes and entries are always synced.
-      let sync = !entries.isEmpty || hardState.map { $0.term != durableHardState.term || $0.votedFor != durableHardState.votedFor } ?? false
+    // Persist, send what waited for it, and apply the committed entries in ONE hop to the
+    // blocking pool (each hop is a thread wake-up, slow on a busy machine).
+    nonisolated(unsafe) let log = self.log  // used by the loop only, one call at a time
+    let (hardState, entries, committed) = (batch.hardState, batch.entries, batch.committed)
+    let persist = batch.needsPersistence
+    // Only the commit index moved: no fsync. The persisted commit index is an optimisation (a
+    // lower one after a crash is safe), and the WAL keeps write order, so a surviving apply
+    // never has a lost commit index before it. Terms, votes and entries are always synced.
+    let sync = !entries.isEmpty || hardState.map { $0.term != durableHardState.term || $0.votedFor != durableHardState.votedFor } ?? false
+    let applied: Applied
+    if !persist && committed.isEmpty {
+      if !messages.isEmpty { send(messages) }
+      applied = ([], [])
+    } else {
+      let (machine, send, outgoing) = (self.machine, self.send, messages)
       do throws(CairnError) {
-        try await Blocking.run { () throws(CairnError) in
-          let writes = try log.batch(hardState: hardState, snapshot: nil, entries: entries)
-          try log.store.write(writes, sync: sync)
+        applied = try await Blocking.run { () throws(CairnError) -> Applied in
+          if persist {
+            try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: entries), sync: sync)
+          }
+          if !outgoing.isEmpty { send(outgoing) }
+          return committed.isEmpty ? ([], []) : try Self.applyEntries(committed, to: machine)
         }
       } catch {
-        logger.critical("cannot persist the Raft log; stopping", metadata: ["error": "\(error)"])
-        fatalError("cannot persist the Raft log: \(error)")
+        logger.critical("cannot persist or apply Raft entries; stopping", metadata: ["error": "\(error)"])
+        fatalError("cannot persist or apply Raft entries: \(error)")
       }
-      if let hardState { durableHardState = hardState }
-      if sync { lock.withLock { writeCounts = (writeCounts.writes + 1, writeCounts.entries + UInt64(entries.count)) } }
     }
+    if persist, let hardState { durableHardState = hardState }
+    if persist && sync { lock.withLock { writeCounts = (writeCounts.writes + 1, writeCounts.entries + UInt64(entries.count)) } }
     // A proposal whose entry was replaced by another leader's was never committed: say so.
     for entry in batch.entries {
       if let waiting = appended[entry.index], waiting.term != entry.term {
@@ -375,9 +386,8 @@ public final class RaftDriver: @unchecked Sendable {
         waiting.waiter.resume(returning: .failure(lostEntryError(entry.index)))
       }
     }
-    if !messages.isEmpty { send(messages) }
     for outcome in batch.proposals { record(outcome) }
-    if !batch.committed.isEmpty { await apply(batch.committed) }
+    resolve(applied)
     for read in batch.readsReady { reads.removeValue(forKey: read.id)?.resume(returning: .success(())) }
     for failure in batch.readsFailed {
       reads.removeValue(forKey: failure.id)?.resume(returning: .failure(rejectionError(failure.reason, "a read")))
@@ -421,46 +431,43 @@ public final class RaftDriver: @unchecked Sendable {
     }
   }
 
+  /// What applying committed entries produced: each entry's result (nil for no-op and
+  /// membership entries) and member addresses learned.
+  typealias Applied = (outcomes: [(LogIndex, Term, Result<MetadataResult, CairnError>?)], learned: [(UInt64, String)])
+
   /// Applies committed entries to the state machine (unsynced: the Raft log holds them, and
-  /// entries after the persisted applied index are applied again after a crash), then answers
-  /// the proposals that were waiting for them.
-  private func apply(_ entries: [LogEntry]) async {
-    let machine = self.machine
-    let outcomes: [(LogIndex, Term, Result<MetadataResult, CairnError>?)]
-    let learned: [(UInt64, String)]
-    do throws(CairnError) {
-      (outcomes, learned) = try await Blocking.run {
-        () throws(CairnError) -> ([(LogIndex, Term, Result<MetadataResult, CairnError>?)], [(UInt64, String)]) in
-        var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
-        var addresses: [(UInt64, String)] = []
-        for entry in entries where entry.index > machine.appliedIndex {
-          guard case .command(let bytes) = entry.payload else {
-            try machine.skip(to: entry.index, sync: false)
-            out.append((entry.index, entry.term, nil))
-            continue
-          }
-          switch try ReplicatedCommand(decoding: bytes) {
-          case .metadata(let command):
-            out.append((entry.index, entry.term, try machine.apply(command, at: entry.index, sync: false)))
-          case .memberAddress(let member, let address):
-            var batch = WriteBatch()
-            batch.put(Self.addressKey(member), Array(address.utf8))
-            try machine.store.write(batch, sync: false)
-            try machine.skip(to: entry.index, sync: false)
-            addresses.append((member, address))
-            out.append((entry.index, entry.term, .success(.done)))
-          }
-        }
-        return (out, addresses)
+  /// entries after the persisted applied index are applied again after a crash). Entries at or
+  /// below the machine's applied index were applied before a restart and are skipped.
+  static func applyEntries(_ entries: [LogEntry], to machine: MetadataStateMachine) throws(CairnError) -> Applied {
+    var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
+    var addresses: [(UInt64, String)] = []
+    for entry in entries where entry.index > machine.appliedIndex {
+      guard case .command(let bytes) = entry.payload else {
+        try machine.skip(to: entry.index, sync: false)
+        out.append((entry.index, entry.term, nil))
+        continue
       }
-    } catch {
-      logger.critical("cannot apply committed entries; stopping", metadata: ["error": "\(error)"])
-      fatalError("cannot apply committed Raft entries: \(error)")
+      switch try ReplicatedCommand(decoding: bytes) {
+      case .metadata(let command):
+        out.append((entry.index, entry.term, try machine.apply(command, at: entry.index, sync: false)))
+      case .memberAddress(let member, let address):
+        var batch = WriteBatch()
+        batch.put(addressKey(member), Array(address.utf8))
+        try machine.store.write(batch, sync: false)
+        try machine.skip(to: entry.index, sync: false)
+        addresses.append((member, address))
+        out.append((entry.index, entry.term, .success(.done)))
+      }
     }
-    if !learned.isEmpty {
-      lock.withLock { for (member, address) in learned { addressBook[member] = address } }
+    return (out, addresses)
+  }
+
+  /// Answers the proposals waiting for applied entries (by index and term).
+  private func resolve(_ applied: Applied) {
+    if !applied.learned.isEmpty {
+      lock.withLock { for (member, address) in applied.learned { addressBook[member] = address } }
     }
-    for (index, term, result) in outcomes {
+    for (index, term, result) in applied.outcomes {
       if let waiting = appended.removeValue(forKey: index) {
         if waiting.term == term, let result {
           waiting.waiter.resume(returning: result)
@@ -474,7 +481,6 @@ public final class RaftDriver: @unchecked Sendable {
         waiting.waiter.resume(returning: waiting.term == term ? .success(()) : .failure(lostEntryError(index)))
       }
     }
-    // Entries at or below the machine's applied index were applied before a restart; nobody waits.
   }
 
   // MARK: Address book
