@@ -69,11 +69,12 @@ public final class BlockTransfer: Sendable {
         let spares = Rendezvous.ranked(address, among: targets).map(\.serverId).filter { !placed.contains($0) }
         group.addTask {
           let (task, isOwner) = await self.uploads.task(for: address) {
-            var outcome = await self.putReplicated(address, bytes, on: placed)
+            var outcome = await self.putReplicated(address, bytes, on: placed, quorum: quorum)
             if outcome.durable < quorum, !spares.isEmpty {
               // Some placed servers failed (died, full): top up the quorum on the next-ranked
               // servers; repair spreads the copies later.
-              outcome.add(await self.putReplicated(address, bytes, on: Array(spares.prefix(quorum - outcome.durable))))
+              let missing = quorum - outcome.durable
+              outcome.add(await self.putReplicated(address, bytes, on: Array(spares.prefix(missing)), quorum: missing))
             }
             return outcome.result(address, bytes: bytes.count, quorum: quorum, tried: placed.count)
           }
@@ -124,41 +125,49 @@ public final class BlockTransfer: Sendable {
     }
   }
 
-  /// Puts one block on `serverIds` in parallel (skipping servers that already hold it).
-  private func putReplicated(_ address: BlockAddress, _ bytes: [UInt8], on serverIds: [UInt64]) async -> PutOutcome {
-    let outcomes = await withTaskGroup(of: (UInt64, Result<Bool, CairnError>).self) { group in
-      for id in serverIds {
-        group.addTask {
-          do {
-            let connection = try await self.servers.connection(to: id, pool: self.pool)
-            let hasReply = try await connection.call(.chunk, payload: WireCodec.encode(ChunkRequest.has([address])))
-            if case .has(let flags) = try WireCodec.decode(ChunkResponse.self, from: hasReply.payload), flags == [true] {
-              return (id, .success(false))
-            }
-            let reply = try await connection.call(
-              .chunk, payload: WireCodec.encode(ChunkRequest.put(address, length: UInt32(bytes.count))), body: bytes,
-              timeout: .seconds(60))
-            guard case .stored = try WireCodec.decode(ChunkResponse.self, from: reply.payload) else {
-              throw CairnError(.protocolError, "unexpected reply to put")
-            }
-            return (id, .success(true))
-          } catch {
-            return (id, .failure(CairnError.wrapping(error)))
+  /// Puts one block on `serverIds` in parallel (skipping servers that already hold it) and
+  /// returns as soon as `quorum` copies are durable or every server has answered: a slow or
+  /// stopped replica does not hold the write (its put finishes or times out in the background,
+  /// and repair adds a missing copy later).
+  private func putReplicated(_ address: BlockAddress, _ bytes: [UInt8], on serverIds: [UInt64], quorum: Int) async
+    -> PutOutcome
+  {
+    guard !serverIds.isEmpty else { return PutOutcome() }
+    let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, Result<Bool, CairnError>).self)
+    for id in serverIds {
+      Task {
+        do {
+          let connection = try await self.servers.connection(to: id, pool: self.pool)
+          let hasReply = try await connection.call(
+            .chunk, payload: WireCodec.encode(ChunkRequest.has([address])), timeout: .seconds(10))
+          if case .has(let flags) = try WireCodec.decode(ChunkResponse.self, from: hasReply.payload), flags == [true] {
+            continuation.yield((id, .success(false)))
+            return
           }
+          let reply = try await connection.call(
+            .chunk, payload: WireCodec.encode(ChunkRequest.put(address, length: UInt32(bytes.count))), body: bytes,
+            timeout: .seconds(60))
+          guard case .stored = try WireCodec.decode(ChunkResponse.self, from: reply.payload) else {
+            throw CairnError(.protocolError, "unexpected reply to put")
+          }
+          continuation.yield((id, .success(true)))
+        } catch {
+          continuation.yield((id, .failure(CairnError.wrapping(error))))
         }
       }
-      var out: [(UInt64, Result<Bool, CairnError>)] = []
-      for await o in group { out.append(o) }
-      return out
     }
+    defer { continuation.finish() }
     var outcome = PutOutcome()
-    for (id, o) in outcomes {
-      switch o {
+    var answered = 0
+    for await (id, result) in stream {
+      answered += 1
+      switch result {
       case .success(let didSend):
         outcome.durable += 1
         if didSend { outcome.sent += 1 }
       case .failure(let e): outcome.errors.append("server \(id): \(e.message)")
       }
+      if outcome.durable >= quorum || answered == serverIds.count { break }
     }
     return outcome
   }
