@@ -73,14 +73,26 @@ class ChunkTierTestCase: XCTestCase {
     return id
   }
 
-  /// Waits until a full repair pass has seen `blocks` blocks each with `replicas` healthy copies.
-  func waitFullyReplicated(_ c: ClusterFixture, blocks: Int, replicas: Int = 3, timeout: Double = 40) throws {
+  /// Waits until a full repair pass has seen `blocks` blocks each with `replicas` healthy copies
+  /// (a pass that started after `downServers` chunk servers were marked down, when given: a pass
+  /// from before would still count the killed servers' copies).
+  func waitFullyReplicated(
+    _ c: ClusterFixture, blocks: Int, replicas: Int = 3, downServers: Int? = nil, timeout: Double = 40
+  ) throws {
+    var after = 0
+    if let downServers {
+      try c.waitUntil("\(downServers) chunk server(s) marked down", timeout: 20) {
+        let rows = try status(c)["chunkServers"] as? [[String: Any]] ?? []
+        return rows.filter { ($0["state"] as? String) == "down" }.count >= downServers
+      }
+      after = try health(c)["lastPassUnixMillis"] ?? 0
+    }
     var last: [String: Int] = [:]
     do {
       try c.waitUntil("every block with \(replicas) copies", timeout: timeout) {
         last = try health(c)
         return last["blocks"] == blocks && last["replicas"] == blocks * replicas && last["underReplicated"] == 0
-          && last["unreachable"] == 0
+          && last["unreachable"] == 0 && (last["lastPassUnixMillis"] ?? 0) > after
       }
     } catch {
       XCTFail("not fully replicated: \(last)")

@@ -38,7 +38,7 @@ final class RepairTests: ChunkTierTestCase {
     }
     XCTAssertEqual(try get(c, "v", "/before"), before, "a read right after the kill returns the bytes")
     // 3 + 12 blocks, each back to three copies, all on the survivors.
-    try waitFullyReplicated(c, blocks: 15)
+    try waitFullyReplicated(c, blocks: 15, downServers: 2)
     XCTAssertEqual(blockFileCount(c, 3...5), 15 * 3, "every copy is on disk on the three survivors")
     XCTAssertGreaterThan(try health(c)["repairCopiesDone"] ?? 0, 0)
     XCTAssertEqual(try get(c, "v", "/before"), before)
@@ -185,5 +185,22 @@ final class RepairTests: ChunkTierTestCase {
     c.kill9("chunk-2")
     c.kill9("chunk-3")
     XCTAssertEqual(try get(c, "v", "/f"), bytes, "chunk-1's repaired copies alone serve the file")
+  }
+
+  func testNewMetadataLeaderTakesOverRepair() throws {
+    let c = try start(chunkServers: 4, metaServers: 3)
+    XCTAssertEqual(try c.cairn(["volume", "create", "v"]).status, 0)
+    let files = try makeManyFiles()
+    XCTAssertEqual(try c.cairn(["volume", "put", "v", scratch + "/many", "/many"]).status, 0)
+    try waitFullyReplicated(c, blocks: 12)
+    let leader = try XCTUnwrap(try status(c)["leaderId"] as? Int, "a Raft leader")
+    // The leader dies together with a chunk server: only the next leader can repair.
+    c.kill9("meta-\(leader)")
+    c.kill9("chunk-1")
+    try waitFullyReplicated(c, blocks: 12, downServers: 1)
+    let newLeader = try XCTUnwrap(try status(c)["leaderId"] as? Int)
+    XCTAssertNotEqual(newLeader, leader)
+    XCTAssertEqual(blockFileCount(c, 2...4), 36)
+    try checkManyFiles(c, files)
   }
 }
