@@ -30,6 +30,20 @@ final class ChaosProcess: @unchecked Sendable {
   func start() throws(CairnError) {
     let pid = try Self.spawn(executable, arguments: arguments, environment: environment, logPath: logPath)
     lock.withLock { currentPid = pid }
+    Self.registry.add(self)
+  }
+
+  /// Every process the harness started, so an interrupted run (SIGINT, SIGTERM) can kill them.
+  static let registry = Registry()
+
+  final class Registry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var processes: [ObjectIdentifier: ChaosProcess] = [:]
+    func add(_ p: ChaosProcess) { lock.withLock { processes[ObjectIdentifier(p)] = p } }
+    /// SIGKILLs every process still running.
+    func killAll() {
+      for p in lock.withLock({ Array(processes.values) }) where p.isAlive { p.kill9() }
+    }
   }
 
   /// Whether the process is running (a zombie is reaped and counts as exited).

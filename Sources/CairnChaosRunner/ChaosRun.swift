@@ -49,6 +49,11 @@ public enum ChaosRun {
   public static func run(_ options: ChaosRunOptions, progress: @escaping @Sendable (String) -> Void) async throws(CairnError)
     -> ChaosReport
   {
+    var options = options
+    // Absolute: mountpoints are compared with /proc/self/mountinfo when they are cleaned up.
+    options.reportDirectory = URL(fileURLWithPath: options.reportDirectory).standardizedFileURL.path
+    let signalSources = cleanUpOnSignals(reportDirectory: options.reportDirectory)
+    defer { for s in signalSources { s.cancel() } }
     var scenario = try loadScenario(options.scenarioPath)
     if let seed = options.seed { scenario.seed = seed }
     if options.isShort { scenario = scenario.scaled(toDuration: scenario.shortDurationSeconds) }
@@ -135,6 +140,27 @@ public enum ChaosRun {
       await cluster.shutdown()
       if !options.keepData { try? FileManager.default.removeItem(atPath: work) }
       throw error
+    }
+  }
+
+  /// On SIGINT or SIGTERM: kill every process the run started, unmount its FUSE mounts and
+  /// loop filesystems under the report directory, and exit 130.
+  static func cleanUpOnSignals(reportDirectory: String) -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { sig in
+      signal(sig, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+      source.setEventHandler {
+        ChaosProcess.registry.killAll()
+        let mounts = ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+          .compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            return fields.count > 4 && fields[4].hasPrefix(reportDirectory) ? String(fields[4]) : nil
+          }
+        for m in mounts.sorted(by: >) { ChaosProcess.run("/usr/bin/umount", ["-l", m], timeoutSeconds: 10) }
+        exit(130)
+      }
+      source.resume()
+      return source
     }
   }
 
