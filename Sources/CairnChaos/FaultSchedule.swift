@@ -102,7 +102,7 @@ public enum FaultSchedule {
       var time = t
       for i in 1...count {
         let member: NodeSelector = target == .metaAll ? .meta(i) : .chunk(i)
-        if let bad = f.bad, bad == member {
+        if let bad = f.bad, isBad(bad, member: i, of: count) {
           let loop = crashLoop(from: time, fault: f, target: member)
           steps += loop.steps
           time = loop.end + f.intervalSeconds
@@ -127,6 +127,15 @@ public enum FaultSchedule {
       var steps: [(Double, FaultAction, NodeSelector)] = [(t, .powerCut, target)]
       if let after = f.restartAfterSeconds { steps.append((t + after, .powerRestore, target)) }
       return steps
+    }
+  }
+
+  /// Whether member `i` of `count` gets the bad build: `meta-N`/`chunk-N` past the last member
+  /// names the last one (so with a single metadata server, that server gets it).
+  static func isBad(_ bad: NodeSelector, member i: Int, of count: Int) -> Bool {
+    switch bad {
+    case .meta(let n), .chunk(let n): return min(n, count) == i
+    default: return false
     }
   }
 

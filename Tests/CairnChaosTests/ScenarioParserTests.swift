@@ -134,6 +134,15 @@ final class FaultScheduleTests: XCTestCase {
     XCTAssertEqual(steps.last?.time, 9)
   }
 
+  func testBadBuildPastTheLastMemberLandsOnTheLastOne() {
+    var f = FaultSpec(kind: .rollingRestart, atSeconds: 0, target: .metaAll)
+    f.bad = .meta(2)
+    f.count = 2
+    let steps = FaultSchedule.steps(for: Scenario(name: "x", faults: [f]), topology: .spof)
+    XCTAssertEqual(steps.map(\.action), [.kill, .start, .kill, .start, .kill, .start], "the only server crash-loops")
+    XCTAssertTrue(steps.allSatisfy { $0.target == .meta(1) })
+  }
+
   func testStepsAreSortedAcrossFaults() {
     var a = FaultSpec(kind: .pause, atSeconds: 5, target: .metaLeader)
     a.durationSeconds = 10
