@@ -56,7 +56,10 @@ public final class RaftDriver: @unchecked Sendable {
   private var nextId: UInt64 = 1
   private var proposals: [UInt64: ProposalWaiter] = [:]
   var appended: [LogIndex: (term: Term, waiter: ProposalWaiter)] = [:]
-  private var reads: [UInt64: Waiter] = [:]
+  /// ReadIndex requests and the reads waiting on each (reads that arrive together share one).
+  private var reads: [UInt64: [Waiter]] = [:]
+  /// The ReadIndex request issued in the current loop iteration, which later reads join.
+  private var currentRead: UInt64?
   private var changes: [UInt64: Waiter] = [:]
   var changeIndexes: [LogIndex: (term: Term, waiter: Waiter)] = [:]
 
@@ -249,6 +252,7 @@ public final class RaftDriver: @unchecked Sendable {
   private func runLoop() async {
     while let work = await take() {
       var batch = RaftBatch()
+      currentRead = nil
       for item in work {
         var staged: String?
         var done: Waiter?
@@ -289,7 +293,7 @@ public final class RaftDriver: @unchecked Sendable {
     let error = CairnError(.unavailable, "the metadata server is shutting down")
     for (_, w) in proposals { w.resume(returning: .failure(error)) }
     for (_, w) in appended { w.waiter.resume(returning: .failure(error)) }
-    for (_, w) in reads { w.resume(returning: .failure(error)) }
+    for (_, list) in reads { for w in list { w.resume(returning: .failure(error)) } }
     for (_, w) in changes { w.resume(returning: .failure(error)) }
     for (_, w) in changeIndexes { w.waiter.resume(returning: .failure(error)) }
     proposals = [:]
@@ -316,9 +320,17 @@ public final class RaftDriver: @unchecked Sendable {
       proposals[id] = waiter
       return node.step(.propose(id: id, command: bytes))
     case .read(let waiter):
+      // Reads taken from the inbox together all arrived before this ReadIndex request is made,
+      // so its confirmation (leadership checked by a quorum afterwards, state applied through the
+      // commit index as of now) serves every one of them: one heartbeat round, not one each.
+      if let id = currentRead, reads[id] != nil {
+        reads[id, default: []].append(waiter)
+        return RaftEffects()
+      }
       let id = nextId
       nextId += 1
-      reads[id] = waiter
+      reads[id] = [waiter]
+      currentRead = id
       return node.step(.readIndex(id: id))
     case .membership(let change, let waiter):
       let id = nextId
@@ -388,9 +400,10 @@ public final class RaftDriver: @unchecked Sendable {
     }
     for outcome in batch.proposals { record(outcome) }
     resolve(applied)
-    for read in batch.readsReady { reads.removeValue(forKey: read.id)?.resume(returning: .success(())) }
+    for read in batch.readsReady { for w in reads.removeValue(forKey: read.id) ?? [] { w.resume(returning: .success(())) } }
     for failure in batch.readsFailed {
-      reads.removeValue(forKey: failure.id)?.resume(returning: .failure(rejectionError(failure.reason, "a read")))
+      let error = rejectionError(failure.reason, "a read")
+      for w in reads.removeValue(forKey: failure.id) ?? [] { w.resume(returning: .failure(error)) }
     }
   }
 

@@ -121,8 +121,17 @@ final class RaftDriverTests: XCTestCase {
     XCTAssertFalse(names[0].contains("orphan"))
     XCTAssertEqual(names[0], names[1])
     XCTAssertEqual(names[1], names[2])
-    // ReadIndex on the leader succeeds; on a follower it is refused.
-    try await second.driver.readBarrier().get()
+    // ReadIndex on the leader succeeds (reads arriving together share one request); on a
+    // follower it is refused.
+    let leaderDriver = second.driver
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<40 { group.addTask { try await leaderDriver.readBarrier().get() } }
+      try await group.waitForAll()
+    }
+    let otherFollower = members.first { !$0.driver.isLeader }!.driver
+    let refused = await otherFollower.readBarrier()
+    guard case .failure(let readError) = refused else { return XCTFail("a follower confirmed a read") }
+    XCTAssertEqual(readError.code, .notLeader)
     for m in members { await m.driver.stop() }
   }
 
