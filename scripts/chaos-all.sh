@@ -9,7 +9,7 @@ EXTRA=${CHAOS_ARGS:-}
 mkdir -p chaos-reports
 table="| scenario | spof | ha | as expected |\n|---|---|---|---|\n"
 status=0
-for file in scenarios/*.toml; do
+for file in ${CHAOS_SCENARIOS:-scenarios/*.toml}; do
   name=$(basename "$file" .toml)
   declare -A result
   for topology in spof ha; do
