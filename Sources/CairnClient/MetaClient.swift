@@ -101,7 +101,7 @@ public final class MetaClient: Sendable {
       // No server accepts connections at all: not an election but a service that is down.
       if !anyAnswered && ContinuousClock.now - start >= Self.downAfter { break }
       round += 1
-      let pause = Duration.milliseconds(min(400, 50 << min(round, 3)))
+      let pause = Duration.milliseconds(min(250, 50 << min(round, 3)))
       try? await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
     }
     let summary = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")

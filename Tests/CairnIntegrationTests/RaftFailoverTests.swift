@@ -141,6 +141,11 @@ final class RaftFailoverTests: XCTestCase {
     let installed = Date().addingTimeInterval(30)
     while !group.log(lagging).contains("snapshot installed"), Date() < installed { try await Task.sleep(for: .milliseconds(100)) }
     XCTAssertTrue(group.log(lagging).contains("snapshot installed"), "member \(lagging) caught up by a snapshot")
+    // 3c. SIGTERM the leader: it hands leadership over before stopping (no election timeout).
+    let leaderTerm = try await group.waitForLeader()
+    try await fault("SIGTERM leader \(leaderTerm)") { group.terminate(leaderTerm) }
+    XCTAssertTrue(group.log(leaderTerm).contains("leadership handed over"), "member \(leaderTerm) handed over")
+    try group.start(leaderTerm)
     // 4. Cut the leader off from both peers (it keeps running; clients still reach it).
     let leader4 = try await group.waitForLeader()
     try await fault("isolate leader \(leader4)") { group.isolate(leader4) }
