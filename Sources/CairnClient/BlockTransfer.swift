@@ -125,15 +125,21 @@ public final class BlockTransfer: Sendable {
     }
   }
 
-  /// Puts one block on `serverIds` in parallel (skipping servers that already hold it) and
-  /// returns as soon as `quorum` copies are durable or every server has answered: a slow or
-  /// stopped replica does not hold the write (its put finishes or times out in the background,
-  /// and repair adds a missing copy later).
+  /// Puts one block on `serverIds` in parallel (skipping servers that already hold it). Returns
+  /// when every server has answered, or, once `quorum` copies are durable, when the stragglers
+  /// have had twice the time the quorum took (at least 0.5 s): a healthy cluster gets every
+  /// copy, while a stopped or very slow replica does not hold the write (its put finishes or
+  /// times out in the background, and repair adds a missing copy later).
   private func putReplicated(_ address: BlockAddress, _ bytes: [UInt8], on serverIds: [UInt64], quorum: Int) async
     -> PutOutcome
   {
     guard !serverIds.isEmpty else { return PutOutcome() }
-    let (stream, continuation) = AsyncStream.makeStream(of: (UInt64, Result<Bool, CairnError>).self)
+    enum Event: Sendable {
+      case answer(UInt64, Result<Bool, CairnError>)
+      case stragglersDue
+    }
+    let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+    let start = ContinuousClock.now
     for id in serverIds {
       Task {
         do {
@@ -141,7 +147,7 @@ public final class BlockTransfer: Sendable {
           let hasReply = try await connection.call(
             .chunk, payload: WireCodec.encode(ChunkRequest.has([address])), timeout: .seconds(10))
           if case .has(let flags) = try WireCodec.decode(ChunkResponse.self, from: hasReply.payload), flags == [true] {
-            continuation.yield((id, .success(false)))
+            continuation.yield(.answer(id, .success(false)))
             return
           }
           let reply = try await connection.call(
@@ -150,16 +156,18 @@ public final class BlockTransfer: Sendable {
           guard case .stored = try WireCodec.decode(ChunkResponse.self, from: reply.payload) else {
             throw CairnError(.protocolError, "unexpected reply to put")
           }
-          continuation.yield((id, .success(true)))
+          continuation.yield(.answer(id, .success(true)))
         } catch {
-          continuation.yield((id, .failure(CairnError.wrapping(error))))
+          continuation.yield(.answer(id, .failure(CairnError.wrapping(error))))
         }
       }
     }
     defer { continuation.finish() }
     var outcome = PutOutcome()
     var answered = 0
-    for await (id, result) in stream {
+    var armed = false
+    for await event in stream {
+      guard case .answer(let id, let result) = event else { break }  // stragglers are late
       answered += 1
       switch result {
       case .success(let didSend):
@@ -167,7 +175,15 @@ public final class BlockTransfer: Sendable {
         if didSend { outcome.sent += 1 }
       case .failure(let e): outcome.errors.append("server \(id): \(e.message)")
       }
-      if outcome.durable >= quorum || answered == serverIds.count { break }
+      if answered == serverIds.count { break }
+      if outcome.durable >= quorum, !armed {
+        armed = true
+        let wait = max(.milliseconds(500), (ContinuousClock.now - start) * 2)
+        Task {
+          try? await Task.sleep(for: wait)
+          continuation.yield(.stragglersDue)
+        }
+      }
     }
     return outcome
   }
