@@ -187,18 +187,29 @@ public final class BlockStore: Sendable {
 
   /// The bytes of block `address`, verified against every segment CRC and the address itself.
   /// Throws `.notFound` when absent and `.corruptBlock` (after quarantining the file) when the
-  /// stored bytes fail verification; never returns wrong bytes.
+  /// stored bytes fail verification or cannot be read (an I/O error: the copy is as good as
+  /// lost, so it is moved aside like a corrupt one and repair makes a new copy elsewhere before
+  /// it is deleted); never returns wrong bytes.
   public func read(_ address: BlockAddress) throws(CairnError) -> [UInt8] {
     let path = path(for: address)
     let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
       if errno == ENOENT { throw CairnError(.notFound, "block \(address) is not on this chunk server") }
-      throw POSIX.error("open", path)
+      let error = POSIX.error("open", path)
+      if error.code == .ioError { throw quarantine(address, path: path, reason: "unreadable: \(error.message)") }
+      throw error
     }
     defer { _ = Glibc.close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
-    switch try BlockFileReader.read(fd: fd, fileBytes: Int(info.st_size), path: path, address: address) {
+    let outcome: Result<[UInt8], FormatError>
+    do throws(CairnError) {
+      guard fstat(fd, &info) == 0 else { throw POSIX.error("fstat", path) }
+      outcome = try BlockFileReader.read(fd: fd, fileBytes: Int(info.st_size), path: path, address: address)
+    } catch {
+      guard error.code == .ioError else { throw error }
+      throw quarantine(address, path: path, reason: "unreadable: \(error.message)")
+    }
+    switch outcome {
     case .success(let bytes):
       return bytes
     case .failure(let reason):

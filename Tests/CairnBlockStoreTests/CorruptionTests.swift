@@ -46,6 +46,30 @@ final class CorruptionTests: BlockStoreTestCase {
     XCTAssertEqual(try store.read(address), bytes, file: file, line: line)
   }
 
+  /// An I/O error reading a block (here EISDIR: the block's path became a directory, which fails
+  /// in read(2) like a bad sector does) marks that copy bad: moved aside and reported like a
+  /// corrupt one, so repair replaces it; before, it was a plain I/O error that nothing acted on.
+  func testUnreadableBlockIsQuarantinedLikeACorruptOne() throws {
+    let store = try BlockStore(directory: root)
+    let bytes = randomBytes(3 * chunk)
+    let address = BlockAddress.of(bytes)
+    try store.put(bytes, address: address)
+    let path = blockPath(address)
+    try FileManager.default.removeItem(atPath: path)
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+
+    XCTAssertThrowsError(try store.read(address)) { error in
+      let error = error as? CairnError
+      XCTAssertEqual(error?.code, .corruptBlock)
+      XCTAssertTrue(error?.message.contains("unreadable") ?? false, "\(String(describing: error))")
+    }
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the unreadable copy left blocks/")
+    XCTAssertEqual(store.corruptBlocks(), [address])
+    assertCairnError(.notFound) { _ = try store.read(address) }
+    XCTAssertEqual(try store.put(bytes, address: address), .stored, "a good copy can be put back")
+    XCTAssertEqual(try store.read(address), bytes)
+  }
+
   func testFlippedByteInARawSegmentIsQuarantined() throws {
     try assertFlipIsCaught(randomBytes(3 * chunk), offset: { $0 / 2 })
   }

@@ -187,6 +187,37 @@ final class RepairTests: ChunkTierTestCase {
     XCTAssertEqual(try get(c, "v", "/f"), bytes, "chunk-1's repaired copies alone serve the file")
   }
 
+  func testReadThatMeetsAnIOErrorFallsBackAndTheCopyIsRepaired() throws {
+    // An I/O error on a block (its path turned into a directory: read(2) fails with EISDIR, as
+    // it would with EIO on a bad sector) marks that copy bad and repair replaces it.
+    let c = try start(chunkServers: 3)
+    XCTAssertEqual(try c.cairn(["volume", "create", "v"]).status, 0)
+    let bytes = try localFile("f", size: 8 << 20, seed: 37)  // 2 blocks
+    XCTAssertEqual(try c.cairn(["volume", "put", "v", scratch + "/f", "/f"]).status, 0)
+    try waitFullyReplicated(c, blocks: 2)
+    let broken = c.blockFiles(chunk: 1)
+    XCTAssertEqual(broken.count, 2)
+    for file in broken {
+      try FileManager.default.removeItem(atPath: file)
+      try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: false)
+    }
+    c.kill9("chunk-2")  // so that reads must meet chunk-1's unreadable copies
+    XCTAssertEqual(try get(c, "v", "/f"), bytes, "the read falls back to chunk-3's copies")
+    try c.restartChunk(2)
+    try c.waitUntil("the unreadable copies reported and replaced", timeout: 40) {
+      let h = try health(c)
+      var isDirectory: ObjCBool = false
+      let replaced = broken.allSatisfy {
+        FileManager.default.fileExists(atPath: $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+      }
+      return replaced && h["replicas"] == 6 && h["underReplicated"] == 0 && h["corruptPendingRepair"] == 0
+        && h["unreachable"] == 0
+    }
+    c.kill9("chunk-2")
+    c.kill9("chunk-3")
+    XCTAssertEqual(try get(c, "v", "/f"), bytes, "chunk-1's repaired copies alone serve the file")
+  }
+
   func testNewMetadataLeaderTakesOverRepair() throws {
     let c = try start(chunkServers: 4, metaServers: 3)
     XCTAssertEqual(try c.cairn(["volume", "create", "v"]).status, 0)
