@@ -46,7 +46,7 @@ public struct ChaosReport: Sendable {
     for kind in OperationKind.workload + [.verify] {
       let all = Checkers.tally(history, kind: kind)
       guard all.total > 0 else { continue }
-      let during = period.map { Checkers.tally(history, kind: kind, from: $0.start, to: $0.end) }
+      let during = kind == .verify ? nil : period.map { Checkers.tally(history, kind: kind, from: $0.start, to: $0.end) }
       let duringText = during.map { "\($0.ok)/\($0.total) (\(Checkers.percent($0.availability)))" } ?? "—"
       out.append("| \(kind.rawValue) | \(all.ok) | \(all.fail) | \(all.unknown) | \(duringText) |")
     }

@@ -64,7 +64,10 @@ public enum ChaosRun {
     if metaServers != topology.metaServers {
       notes.append("this build has no Raft metadata group: the run used 1 metadata server instead of \(topology.metaServers)")
     }
-    if options.isShort { notes.append("short variant: every time in the scenario scaled to \(Format.seconds(scenario.durationSeconds))") }
+    if options.isShort {
+      notes.append(
+        "short variant: fault and storm start times scaled to a \(Format.seconds(scenario.durationSeconds)) run; fault lengths and deadlines as in the file")
+    }
     try makeDirectory(options.reportDirectory)
     let work = options.reportDirectory + "/cluster"
     try? FileManager.default.removeItem(atPath: work)
