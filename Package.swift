@@ -29,7 +29,7 @@ let package = Package(
     // Layer 0: pure logic.
     .target(name: "CairnCore", dependencies: ["CCrypto"], swiftSettings: strict),
     .target(name: "CairnRaft", swiftSettings: strict),
-    .target(name: "CairnSimulation", dependencies: ["CairnRaft"], swiftSettings: strict),
+    .target(name: "CairnSimulation", dependencies: ["CairnRaft", "CairnCore"], swiftSettings: strict),
     .target(name: "CairnRaftStorage", dependencies: ["CairnRaft", "CairnKV", "CairnCore"], swiftSettings: strict),
     .target(
       name: "CairnWire",

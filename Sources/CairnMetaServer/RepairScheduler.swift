@@ -55,17 +55,9 @@ public final class RepairScheduler: Sendable {
 
   /// Starts the loop; cancel the task to stop it.
   public func start() -> Task<Void, Never> {
-    Task {
-      while !Task.isCancelled {
-        try? await Task.sleep(for: .milliseconds(Int(options.intervalSeconds * 1000)))
-        guard isLeader(), !Task.isCancelled else { continue }
-        do {
-          try await pass()
-        } catch {
-          service.logger.warning("repair pass failed", metadata: ["error": "\(error)"])
-        }
-      }
-    }
+    LeaderLoop.start(
+      name: "repair", intervalSeconds: options.intervalSeconds, isLeader: isLeader, logger: service.logger
+    ) { () async throws(CairnError) in try await self.pass() }
   }
 
   /// One repair pass (public for tests and tools).
