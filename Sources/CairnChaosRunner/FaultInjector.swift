@@ -109,9 +109,12 @@ final class FaultInjector: @unchecked Sendable {
         try BlockFiles.damage(in: cluster.dataDirectory(name), count: count, delete: true, random: &random)
       case .setClock(let offset): try writeFile(cluster.faketimeFile(name), FakeTime.offsetText(offset))
       case .powerCut:
-        try disk(name).cutPower()
+        // The process dies first (as in a real power cut, it does nothing more), then the
+        // filesystem stops without writing back what was not synced. The other order let the
+        // process see I/O errors, abort in RocksDB and linger holding its port.
         process.kill9()
         cluster.network.targetDown(name)
+        try disk(name).cutPower()
       case .powerRestore:
         try disk(name).restorePower()
         try process.start()
