@@ -118,7 +118,8 @@ let package = Package(
       swiftSettings: strict),
 
     // Tests.
-    .target(name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient"], path: "Tests/CairnTestSupport"),
+    .target(
+      name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient", "CairnTransport"], path: "Tests/CairnTestSupport"),
     .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
     .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
     .testTarget(

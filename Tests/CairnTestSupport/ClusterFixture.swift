@@ -210,24 +210,7 @@ public final class ClusterFixture: @unchecked Sendable {
 
   /// A base port with `count` consecutive free loopback ports (and free ports at the offsets `also`).
   public static func freeBasePort(count: Int, also offsets: [Int] = []) -> Int {
-    for _ in 0..<200 {
-      let base = Int.random(in: 20000..<50000)
-      if (0..<count).allSatisfy({ isFree(base + $0) }) && offsets.allSatisfy({ isFree(base + $0) }) { return base }
-    }
-    return Int.random(in: 20000..<50000)
-  }
-
-  static func isFree(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
-    return withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
+    LoopbackPorts.freeBase(count: count, also: offsets)
   }
 }
 

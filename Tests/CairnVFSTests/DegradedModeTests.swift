@@ -6,20 +6,8 @@ import XCTest
 
 /// Degraded mode against the in-memory backend: the node metadata cache, connectivity
 /// transitions, queued commits (order, idempotency, restart, conflicts) and the switch.
-final class DegradedModeTests: XCTestCase {
-  var directory: String!
-  let root: UInt64 = 1
-  let me = Caller(uid: 0, gid: 0)
-
-  override func setUpWithError() throws {
-    directory = NSTemporaryDirectory() + "cairn-degraded-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-  }
-
-  override func tearDown() {
-    try? FileManager.default.removeItem(atPath: directory)
-    super.tearDown()
-  }
+final class DegradedModeTests: TemporaryDirectoryTestCase {
+  override var directoryPrefix: String { "cairn-degraded" }
 
   /// A mount in degraded mode with its own staging area `mount` and the shared node cache.
   func open(

@@ -6,20 +6,7 @@ import XCTest
 
 /// VolumeFS against the in-memory backend: staging, block-granular writes, journal recovery,
 /// commit and reload rules, and error codes.
-final class VolumeFSTests: XCTestCase {
-  var directory: String!
-  let root: UInt64 = 1
-  let me = Caller(uid: 0, gid: 0)
-
-  override func setUpWithError() throws {
-    directory = NSTemporaryDirectory() + "cairn-vfs-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-  }
-
-  override func tearDown() {
-    try? FileManager.default.removeItem(atPath: directory)
-    super.tearDown()
-  }
+final class VolumeFSTests: TemporaryDirectoryTestCase {
 
   func open(_ backend: FakeBackend, readOnly: Bool = false) throws -> VolumeFS {
     var config = MountConfiguration(volume: try VolumeName("fake"), isReadOnly: readOnly, cacheDirectory: directory)
