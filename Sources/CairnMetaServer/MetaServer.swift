@@ -171,6 +171,7 @@ public final class MetaServer: Sendable {
       }
     }
     await driver?.stop()
+    peers?.closeAll()
     await server.close()
     logger.info("metadata server stopped")
   }

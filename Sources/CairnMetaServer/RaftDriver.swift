@@ -193,26 +193,38 @@ public final class RaftDriver: @unchecked Sendable {
 
   /// Feeds a message from a peer. A snapshot must come with its files (`installSnapshot`), so
   /// a bare `installSnapshot` message is dropped.
-  func receive(_ message: Message) {
-    if case .installSnapshot = message.kind {
-      logger.warning("dropped an installSnapshot message that came without its files")
-      return
+  func receive(_ message: Message) { receive([message]) }
+
+  /// Feeds messages from a peer, with one wake-up of the loop for all of them.
+  func receive(_ messages: [Message]) {
+    var work: [Work] = []
+    work.reserveCapacity(messages.count)
+    for message in messages {
+      if case .installSnapshot = message.kind {
+        logger.warning("dropped an installSnapshot message that came without its files")
+        continue
+      }
+      work.append(.input(.message(message)))
     }
-    submit(.input(.message(message)))
+    submit(work)
   }
 
   /// Asks the node to hand leadership to `target`.
   func transferLeadership(to target: NodeID) { submit(.input(.transferLeadership(to: target))) }
 
-  func submit(_ work: Work) {
+  func submit(_ work: Work) { submit(CollectionOfOne(work)) }
+
+  /// Queues work for the loop and wakes it (once, however many items).
+  func submit(_ work: some Collection<Work>) {
+    guard !work.isEmpty else { return }
     let (accepted, waiter) = lock.withLock { () -> (Bool, CheckedContinuation<Void, Never>?) in
       guard !stopped else { return (false, nil) }
-      inbox.append(work)
+      inbox.append(contentsOf: work)
       let w = wakeup
       wakeup = nil
       return (true, w)
     }
-    if !accepted { Self.fail(work, CairnError(.unavailable, "the metadata server is shutting down")) }
+    if !accepted { for item in work { Self.fail(item, CairnError(.unavailable, "the metadata server is shutting down")) } }
     waiter?.resume()
   }
 

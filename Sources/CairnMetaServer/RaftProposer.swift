@@ -46,23 +46,7 @@ final class RaftService: Sendable {
   func respond(to request: RaftRequest) async throws(CairnError) -> RaftResponse {
     switch request {
     case .messages(let bytes):
-      let messages: [Message]
-      do { messages = try BinaryDecoder().decodeOrThrow([Message].self, from: bytes) } catch {
-        throw CairnError(.protocolError, "malformed Raft messages: \(error)")
-      }
-      for message in messages {
-        guard message.to == driver.id else {
-          throw CairnError(
-            .protocolError, "Raft message for member \(message.to.rawValue) sent to member \(driver.id.rawValue)")
-        }
-        guard message.from != .none, message.from != driver.id else {
-          throw CairnError(.protocolError, "Raft message from an invalid sender \(message.from.rawValue)")
-        }
-        if case .installSnapshot = message.kind {
-          throw CairnError(.protocolError, "a snapshot travels as snapshotBegin, chunks and snapshotEnd, not as a message")
-        }
-      }
-      for message in messages { driver.receive(message) }
+      try receive(bytes)
       return .ok
     case .status:
       return .status(memberStatus())
@@ -133,6 +117,28 @@ final class RaftService: Sendable {
     }
   }
 
+  /// Checks a batch of peers' Raft messages (every one for this member, from another member,
+  /// none a bare snapshot) and hands them to the driver; a bad batch is refused whole.
+  func receive(_ bytes: [UInt8]) throws(CairnError) {
+    let messages: [Message]
+    do { messages = try BinaryDecoder().decodeOrThrow([Message].self, from: bytes) } catch {
+      throw CairnError(.protocolError, "malformed Raft messages: \(error)")
+    }
+    for message in messages {
+      guard message.to == driver.id else {
+        throw CairnError(
+          .protocolError, "Raft message for member \(message.to.rawValue) sent to member \(driver.id.rawValue)")
+      }
+      guard message.from != .none, message.from != driver.id else {
+        throw CairnError(.protocolError, "Raft message from an invalid sender \(message.from.rawValue)")
+      }
+      if case .installSnapshot = message.kind {
+        throw CairnError(.protocolError, "a snapshot travels as snapshotBegin, chunks and snapshotEnd, not as a message")
+      }
+    }
+    driver.receive(messages)
+  }
+
   private func driverRequireLeader() throws(CairnError) {
     guard !driver.isLeader else { return }
     throw driver.notLeaderError("a membership or leadership change")
@@ -183,5 +189,17 @@ final class MetaServerHandler: RequestHandler {
     }
     let message = try WireCodec.decode(RaftRequest.self, from: request.payload)
     return OutgoingReply(payload: WireCodec.encode(try await raft.respond(to: message)))
+  }
+
+  /// A one-way `.raft` frame: a peer's stream of Raft messages, handed to the driver on the
+  /// event loop (no task, no reply). Anything else is refused (the connection closes).
+  func receiveOneWay(_ request: IncomingRequest) throws(CairnError) {
+    guard request.kind == .raft, let raft else {
+      throw CairnError(.protocolError, "this metadata server takes one-way frames only as a Raft member's message stream")
+    }
+    guard case .messages(let bytes) = try WireCodec.decode(RaftRequest.self, from: request.payload) else {
+      throw CairnError(.protocolError, "a one-way Raft frame carries only messages")
+    }
+    try raft.receive(bytes)
   }
 }

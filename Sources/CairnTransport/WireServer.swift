@@ -27,6 +27,17 @@ public struct OutgoingReply: Sendable {
 /// A service behind a `WireServer`.
 public protocol RequestHandler: Sendable {
   func handle(_ request: IncomingRequest) async throws(CairnError) -> OutgoingReply
+
+  /// Takes a one-way request (`FrameFlags.oneWay`: no reply, no body). Called on the
+  /// connection's event loop, in frame order, so it must only hand the request on (no blocking,
+  /// no waiting). A thrown error closes the connection with a connection-level error frame.
+  func receiveOneWay(_ request: IncomingRequest) throws(CairnError)
+}
+
+extension RequestHandler {
+  public func receiveOneWay(_ request: IncomingRequest) throws(CairnError) {
+    throw CairnError(.protocolError, "this server takes no one-way requests of kind \(request.kind)")
+  }
 }
 
 /// A TCP server speaking the Cairn frame protocol. Each connection multiplexes up to
@@ -107,6 +118,20 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     let frame = unwrapInboundIn(data)
     if frame.flags.contains(.response) {
       return protocolFailure(context, "a client sent a response frame", requestId: frame.requestId)
+    }
+    if frame.flags.contains(.oneWay) {
+      guard frame.flags.isDisjoint(with: [.hasBody, .body, .endOfBody]), frame.requestId == 0 else {
+        return protocolFailure(context, "a one-way frame with a body or a request id", requestId: 0)
+      }
+      do throws(CairnError) {
+        try handler.receiveOneWay(IncomingRequest(kind: frame.kind, payload: frame.payload, body: nil, peer: peer))
+      } catch {
+        logger.warning("closing connection: bad one-way request", metadata: ["error": "\(error)"])
+        let out = Frame(kind: frame.kind, flags: [.response, .error], requestId: 0, payload: WireCodec.encode(error))
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+      }
+      return
     }
     if frame.flags.contains(.body) {
       guard let stream = bodies[frame.requestId] else {

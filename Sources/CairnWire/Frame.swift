@@ -55,8 +55,12 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
   public static let body = FrameFlags(rawValue: 1 << 3)
   /// The last body frame of a request or response.
   public static let endOfBody = FrameFlags(rawValue: 1 << 4)
+  /// A one-way request: the server answers nothing (no response frame, request id 0). Used for
+  /// streams of Raft messages, whose answers travel back as Raft messages of their own. A bad
+  /// one-way frame gets a connection-level error frame and closes the connection.
+  public static let oneWay = FrameFlags(rawValue: 1 << 5)
 
-  static let known: UInt16 = 0b1_1111
+  static let known: UInt16 = 0b11_1111
 }
 
 /// Why a frame could not be decoded. The connection it came from is closed.

@@ -52,6 +52,21 @@ final class RaftBadInputTests: XCTestCase {
       WireCodec.encode(RaftRequest.localRead(.deleteVolume(try VolumeName("x")))), .invalidArgument, "a write as a local read")
     await expectError(WireCodec.encode(RaftRequest.addMember(id: 0, address: "127.0.0.1:1")), .invalidArgument, "member 0")
     await expectError(WireCodec.encode(RaftRequest.removeMember(id: 42)), .notFound, "removing a stranger")
+    // One-way streams (how members send each other messages) refuse garbage too: the stream's
+    // connection closes with the reason, and nothing reaches the Raft loop.
+    func expectStreamRefused(_ address: ServerAddress, _ kind: MessageKind, _ payload: ByteBuffer, _ what: String) async throws {
+      let stream = try await FrameStream.connect(to: address, timeout: .seconds(2))
+      defer { stream.close() }
+      stream.send(kind: kind, payload: payload)
+      let deadline = ContinuousClock.now + .seconds(5)
+      while !stream.isClosed, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+      XCTAssertEqual(stream.closeReason?.code, .protocolError, "\(what): \(String(describing: stream.closeReason))")
+    }
+    let address = group.addresses[leader - 1]
+    try await expectStreamRefused(address, .raft, ByteBuffer(bytes: [0xFF, 0x00, 0x13, 0x37]), "one-way random bytes")
+    try await expectStreamRefused(address, .raft, WireCodec.encode(RaftRequest.messages([1, 2, 3, 4, 5])), "one-way garbage messages")
+    try await expectStreamRefused(address, .raft, WireCodec.encode(RaftRequest.status), "a one-way status request")
+    try await expectStreamRefused(address, .meta, ByteBuffer(bytes: [1]), "a one-way metadata request")
     // Still the leader of a working group.
     guard let status = await group.status(leader) else { return XCTFail("member stopped answering") }
     XCTAssertEqual(status.role, "leader")
@@ -67,6 +82,7 @@ final class RaftBadInputTests: XCTestCase {
       XCTAssertEqual(error.code, .protocolError)
       XCTAssertTrue(error.message.contains("without Raft"), error.message)
     }
+    try await expectStreamRefused(single.address, .raft, WireCodec.encode(RaftRequest.messages([])), "a stream to a single server")
   }
 }
 

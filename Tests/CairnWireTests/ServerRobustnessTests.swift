@@ -22,7 +22,10 @@ final class ServerRobustnessTests: XCTestCase {
       at: ServerAddress(host: "127.0.0.1", port: 0), handler: Echo(), role: "test", logger: Logger(label: "test"))
   }
 
-  func rawSend(_ bytes: [UInt8], to address: ServerAddress) -> [UInt8] {
+  func rawSend(_ bytes: [UInt8], to address: ServerAddress) -> [UInt8] { Self.rawSend(bytes, to: address) }
+
+  /// Sends raw bytes on a fresh connection and returns everything read back until it closes (2 s).
+  static func rawSend(_ bytes: [UInt8], to address: ServerAddress) -> [UInt8] {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
