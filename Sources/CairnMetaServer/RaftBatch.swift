@@ -4,18 +4,44 @@ import CairnRaft
 
 /// What the Raft log of the metadata group carries: metadata commands, and members' addresses
 /// (so every member, and a member added later, knows where the others answer).
+///
+/// Encoded with the hand-coded codec behind the marker `WireFormat.replicatedCommand` (tag 1:
+/// metadata command, tag 2: member address). Entries written before it (the generic
+/// `BinaryEncoder`, which never starts with the marker) are still decoded.
 enum ReplicatedCommand: Codable, Sendable, Equatable {
   case metadata(MetadataCommand)
   case memberAddress(id: UInt64, address: String)
 
   func encoded() throws(CairnError) -> [UInt8] {
-    do { return try BinaryEncoder().encode(self) } catch {
-      throw CairnError(.internalError, "cannot encode a replicated command: \(error)")
+    var writer = WireWriter()
+    writer.byte(WireFormat.replicatedCommand)
+    switch self {
+    case .metadata(let command):
+      writer.byte(1)
+      writer.value(command)
+    case .memberAddress(let id, let address):
+      writer.byte(2)
+      writer.varint(id)
+      writer.string(address)
     }
+    return writer.bytes
   }
 
   init(decoding bytes: [UInt8]) throws(CairnError) {
-    self = try BinaryDecoder().decodeOrThrow(ReplicatedCommand.self, from: bytes)
+    guard bytes.first == WireFormat.replicatedCommand else {
+      self = try BinaryDecoder().decodeOrThrow(ReplicatedCommand.self, from: bytes)
+      return
+    }
+    var reader = WireReader(bytes, for: ReplicatedCommand.self)
+    _ = try reader.byte()
+    switch try reader.byte() {
+    case 1: self = .metadata(try reader.value(MetadataCommand.self))
+    case 2:
+      let id = try reader.varint()
+      self = .memberAddress(id: id, address: try reader.string())
+    case let tag: throw reader.unknownTag(tag, of: "ReplicatedCommand")
+    }
+    try reader.finish()
   }
 }
 

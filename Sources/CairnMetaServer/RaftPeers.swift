@@ -1,5 +1,6 @@
 import CairnCore
 import CairnRaft
+import CairnRaftStorage
 import CairnTransport
 import CairnWire
 import Foundation
@@ -96,11 +97,7 @@ final class PeerStream: @unchecked Sendable {
   /// Encodes `messages` into frames under the frame limit and sends them. Called under `lock`.
   private func write(_ messages: [Message], to stream: FrameStream) {
     for group in packMessages(messages, maxBytes: 4 << 20) {
-      let bytes: [UInt8]
-      do { bytes = try BinaryEncoder().encode(group) } catch {
-        logger.error("cannot encode Raft messages; dropped", metadata: ["error": "\(error)"])
-        continue
-      }
+      let bytes = RaftWireCodec.encode(group)
       stream.send(kind: .raft, payload: WireCodec.encode(RaftRequest.messages(bytes)))
     }
   }

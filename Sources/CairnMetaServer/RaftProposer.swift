@@ -121,7 +121,7 @@ final class RaftService: Sendable {
   /// none a bare snapshot) and hands them to the driver; a bad batch is refused whole.
   func receive(_ bytes: [UInt8]) throws(CairnError) {
     let messages: [Message]
-    do { messages = try BinaryDecoder().decodeOrThrow([Message].self, from: bytes) } catch {
+    do { messages = try RaftWireCodec.decodeMessages(bytes) } catch {
       throw CairnError(.protocolError, "malformed Raft messages: \(error)")
     }
     for message in messages {

@@ -79,9 +79,13 @@ public struct ChunkServerRecord: Codable, Hashable, Sendable {
   }
 }
 
-/// Encoding of stored records, with a format byte so layouts can evolve.
+/// Encoding of stored records, with a format byte so layouts can evolve: format 1 is the generic
+/// `BinaryEncoder` (key names written), format 2 the hand-coded `WireCodable` layout (volume,
+/// version, tree-entry and block records). Both formats are read; format 2 is written for the
+/// types that have it. An unknown format byte is refused with an error naming it.
 enum RecordCodec {
   static let formatVersion: UInt8 = 1
+  static let wireFormatVersion: UInt8 = 2
 
   static func encode<T: Encodable>(_ value: T) -> Bytes {
     do {
@@ -91,10 +95,24 @@ enum RecordCodec {
     }
   }
 
+  static func encode<T: Encodable & WireEncodable>(_ value: T) -> Bytes {
+    value.wireEncoded(marker: wireFormatVersion)
+  }
+
   static func decode<T: Decodable>(_ type: T.Type, _ bytes: Bytes) throws(CairnError) -> T {
-    guard bytes.first == formatVersion else {
-      throw CairnError(.internalError, "stored \(T.self) has unknown format \(bytes.first.map(String.init) ?? "none")")
-    }
+    guard bytes.first == formatVersion else { throw unknownFormat(T.self, bytes) }
     return try BinaryDecoder().decodeOrThrow(type, from: Array(bytes.dropFirst()))
+  }
+
+  static func decode<T: Decodable & WireDecodable>(_ type: T.Type, _ bytes: Bytes) throws(CairnError) -> T {
+    switch bytes.first {
+    case wireFormatVersion: return try T(wireDecoding: bytes, marker: wireFormatVersion)
+    case formatVersion: return try BinaryDecoder().decodeOrThrow(type, from: Array(bytes.dropFirst()))
+    default: throw unknownFormat(T.self, bytes)
+    }
+  }
+
+  private static func unknownFormat(_ type: Any.Type, _ bytes: Bytes) -> CairnError {
+    CairnError(.internalError, "stored \(type) has unknown format \(bytes.first.map(String.init) ?? "none")")
   }
 }

@@ -24,7 +24,7 @@ extension RaftLogStore {
     precondition(version == Self.formatVersion)
     guard let hardStateBytes else { throw corrupt("the hard state record is missing") }
     guard let snapshot else { throw corrupt("the snapshot record is missing") }
-    let hardState = try decode(HardState.self, from: hardStateBytes, what: "hard state")
+    let hardState = try decodeHardState(hardStateBytes)
 
     var entries: [LogEntry] = []
     var expected = snapshot.metadata.index + 1
@@ -85,7 +85,7 @@ extension RaftLogStore {
   /// The persisted hard state, or nil if none was written.
   public func hardState() throws(CairnError) -> HardState? {
     guard let bytes = try store.get(Self.hardStateKey) else { return nil }
-    return try decode(HardState.self, from: bytes, what: "hard state")
+    return try decodeHardState(bytes)
   }
 
   /// The persisted snapshot (metadata and its small opaque data), or nil if none was written.
@@ -111,11 +111,20 @@ extension RaftLogStore {
   private func decodeEntry(key: Bytes, value: Bytes) throws(CairnError) -> LogEntry {
     guard let index = Self.index(ofEntryKey: key) else { throw corrupt("malformed log entry key \(key)") }
     guard index > 0 else { throw corrupt("a log entry is stored at index 0") }
-    let entry = try decode(LogEntry.self, from: value, what: "log entry \(index)")
+    let entry: LogEntry
+    do { entry = try RaftWireCodec.decodeLogEntry(value) } catch {
+      throw corrupt("the log entry \(index) record is malformed", details: [error.description])
+    }
     guard entry.index == index else {
       throw corrupt("the entry stored under index \(index) says it is entry \(entry.index)")
     }
     return entry
+  }
+
+  private func decodeHardState(_ bytes: Bytes) throws(CairnError) -> HardState {
+    do { return try RaftWireCodec.decodeHardState(bytes) } catch {
+      throw corrupt("the hard state record is malformed", details: [error.description])
+    }
   }
 
   private func decode<T: Decodable>(_ type: T.Type, from bytes: Bytes, what: String) throws(CairnError) -> T {

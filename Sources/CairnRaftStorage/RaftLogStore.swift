@@ -176,12 +176,25 @@ public final class RaftLogStore {
     }
   }
 
+  private func encode(_ entry: LogEntry, what: @autoclosure () -> String) throws(CairnError) -> Bytes {
+    try checkSize(RaftWireCodec.encode(entry), what: what())
+  }
+
+  private func encode(_ state: HardState, what: String) throws(CairnError) -> Bytes {
+    try checkSize(RaftWireCodec.encode(state), what: what)
+  }
+
   private func encode<T: Encodable>(_ value: T, what: String) throws(CairnError) -> Bytes {
     let bytes: Bytes
     do { bytes = try BinaryEncoder().encode(value) } catch {
       throw CairnError(.internalError, "cannot encode the Raft \(what): \(error)")
     }
+    return try checkSize(bytes, what: what)
+  }
+
+  private func checkSize(_ bytes: Bytes, what: @autoclosure () -> String) throws(CairnError) -> Bytes {
     guard bytes.count <= limits.maxRecordBytes else {
+      let what = what()
       throw CairnError(
         .tooLarge, "Raft \(what) is \(bytes.count) bytes, over the limit of \(limits.maxRecordBytes) (maxRecordBytes)")
     }

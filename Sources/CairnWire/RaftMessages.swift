@@ -3,7 +3,7 @@ import CairnCore
 /// Requests in `.raft` frames: Raft traffic between metadata servers, and the operator and
 /// test requests that concern one member (status, membership, leadership, local reads).
 public enum RaftRequest: Codable, Sendable, Equatable {
-  /// Raft messages for the receiving member: a `BinaryEncoder` encoding of `[CairnRaft.Message]`
+  /// Raft messages for the receiving member: `RaftWireCodec.encode([CairnRaft.Message])`
   /// (opaque here so the wire module does not depend on the Raft core). Answered `.ok` on receipt.
   case messages([UInt8])
   /// This member's Raft status.
