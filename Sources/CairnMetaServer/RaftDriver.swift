@@ -120,11 +120,15 @@ public final class RaftDriver: @unchecked Sendable {
 
   /// Starts the loop and the tick timer.
   func start() {
+    let maxCatchUp = node.options.electionTicks  // read before the loop owns the node
     let loop = Task { await self.runLoop() }
     let ticks = Task { [tickInterval] in
+      // Wall-clock ticks (`TickSchedule`): no drift from wake-up latency, missed ticks caught up.
+      var schedule = TickSchedule(start: .now, interval: tickInterval, maxCatchUp: maxCatchUp)
       while !Task.isCancelled {
-        try? await Task.sleep(for: tickInterval)
-        self.submit(.input(.tick))
+        try? await Task.sleep(until: schedule.nextDeadline, clock: .continuous)
+        let due = schedule.take(at: .now)
+        if due > 0 { self.submit(repeatElement(Work.input(.tick), count: due)) }
       }
     }
     lock.withLock {
