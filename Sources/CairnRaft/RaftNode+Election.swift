@@ -120,6 +120,7 @@ extension RaftNode {
     failUnconfirmedReads()
     role = .preCandidate
     leaderID = .none
+    heartbeatElapsed = 0
     resetRandomizedElectionTimeout()
     votes = [id: true]
     progress = [:]
@@ -128,6 +129,15 @@ extension RaftNode {
         .preVoteRequest(lastIndex: log.lastIndex, lastTerm: log.lastTerm), to: peer, term: term + 1)
     }
     evaluateVotes()
+  }
+
+  /// Asks the peers that have not answered this pre-election again (same term, same log).
+  mutating func resendPreVoteRequests() {
+    precondition(role == .preCandidate, "only a pre-candidate resends pre-votes")
+    for peer in peers where votes[peer] == nil {
+      emit(
+        .preVoteRequest(lastIndex: log.lastIndex, lastTerm: log.lastTerm), to: peer, term: term + 1)
+    }
   }
 
   private mutating func becomeCandidate(isLeadershipTransfer: Bool = false) {

@@ -146,6 +146,14 @@ public struct RaftNode: Sendable {
     if membership.contains(id) && electionElapsed >= randomizedElectionTimeout {
       electionElapsed = 0
       campaign(isLeadershipTransfer: false)
+    } else if role == .preCandidate {
+      // A peer still inside its leader lease drops a pre-vote without answering; ask again
+      // every heartbeat interval instead of waiting for another election timeout.
+      heartbeatElapsed += 1
+      if heartbeatElapsed >= options.heartbeatTicks {
+        heartbeatElapsed = 0
+        resendPreVoteRequests()
+      }
     }
   }
 

@@ -110,6 +110,36 @@ final class ElectionTests: XCTestCase {
     XCTAssertNotEqual(cluster[3].role, .leader)
   }
 
+  /// The leader dies while follower 3 is one tick short of its lease end (it heard from the
+  /// leader later than follower 2, or its tick timer runs on another phase): 3 drops 2's
+  /// pre-vote silently. The pre-candidate asks again every heartbeat interval, so the election
+  /// finishes about a heartbeat interval after 3's lease ends, instead of waiting for another
+  /// randomized election timeout (up to 2 × electionTicks) of either follower.
+  func testPreVoteDroppedInsideAPeersLeaseIsRetried() {
+    var cluster = TestCluster(voters: [1, 2, 3])
+    cluster.elect(1)
+    cluster.isolate(1)  // the leader dies
+    var ticks = 0
+    while cluster[2].role != .preCandidate {
+      cluster.tick(2)
+      ticks += 1
+      XCTAssertLessThan(ticks, 20, "node 2 campaigns within 2 × electionTicks")
+    }
+    cluster.tick(3, times: 9)  // node 3: electionTicks − 1 ticks since it last heard the leader
+    cluster.deliverAll()
+    XCTAssertEqual(cluster[2].role, .preCandidate, "node 3 is inside its lease and ignored the pre-vote")
+    XCTAssertEqual(cluster[3].role, .follower)
+    var after = 0
+    while !cluster[2].isLeader && !cluster[3].isLeader && after < 40 {
+      cluster.tick(2)
+      cluster.tick(3)
+      cluster.deliverAll()
+      after += 1
+    }
+    XCTAssertTrue(cluster[2].isLeader || cluster[3].isLeader, "a leader within 40 ticks")
+    XCTAssertLessThanOrEqual(after, 2, "elected \(after) ticks after the dropped pre-vote")
+  }
+
   func testStaleLeaderStepsDownOnHigherTermResponse_Section5_1() {
     var cluster = TestCluster(voters: [1, 2, 3]) { $0.isCheckQuorumEnabled = false }
     cluster.elect(1)

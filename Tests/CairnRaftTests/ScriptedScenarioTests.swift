@@ -112,6 +112,12 @@ final class ScriptedScenarioTests: XCTestCase {
       ----
       send n3->n1 t2 PreVote last=1@1
       send n3->n2 t2 PreVote last=1@1
+      send n3->n1 t2 PreVote last=1@1
+      send n3->n2 t2 PreVote last=1@1
+      send n3->n1 t2 PreVote last=1@1
+      send n3->n2 t2 PreVote last=1@1
+      send n3->n1 t2 PreVote last=1@1
+      send n3->n2 t2 PreVote last=1@1
 
       status
       ----
@@ -329,14 +335,56 @@ final class ScriptedScenarioTests: XCTestCase {
       send n2->n4 t2 PreVote last=3@1
       send n2->n3 t2 PreVote last=3@1
       send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
+      send n2->n3 t2 PreVote last=3@1
+      send n2->n4 t2 PreVote last=3@1
 
       tick 3 30
       ----
       send n3->n2 t2 PreVote last=3@1
       send n3->n4 t2 PreVote last=3@1
+      send n3->n2 t2 PreVote last=3@1
+      send n3->n4 t2 PreVote last=3@1
+      send n3->n2 t2 PreVote last=3@1
+      send n3->n4 t2 PreVote last=3@1
+      send n3->n2 t2 PreVote last=3@1
+      send n3->n4 t2 PreVote last=3@1
+      send n3->n2 t2 PreVote last=3@1
+      send n3->n4 t2 PreVote last=3@1
+      send n3->n2 t2 PreVote last=3@1
+      send n3->n4 t2 PreVote last=3@1
 
       tick 4 30
       ----
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
+      send n4->n2 t2 PreVote last=3@1
+      send n4->n3 t2 PreVote last=3@1
       send n4->n2 t2 PreVote last=3@1
       send n4->n3 t2 PreVote last=3@1
       send n4->n2 t2 PreVote last=3@1
@@ -351,6 +399,18 @@ final class ScriptedScenarioTests: XCTestCase {
 
       tick 2 30
       ----
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
+      send n2->n3 t3 PreVote last=3@1
+      send n2->n4 t3 PreVote last=3@1
       send n2->n3 t3 PreVote last=3@1
       send n2->n4 t3 PreVote last=3@1
       send n2->n3 t3 PreVote last=3@1
