@@ -41,6 +41,11 @@ public final class MetaClient: Sendable {
     var failures: [String: String] = [:]
     var mayHaveApplied = false
     var anyAnswered = false
+    // Servers that timed out in this call, and whether another one replied (`.notLeader`): a
+    // live group (an election under way) then tells us where the leader is, so a stopped
+    // server is not waited on again, one whole attempt per round, while the group recovers.
+    var timedOut = Set<ServerAddress>()
+    var anyReplied = false
     let start = ContinuousClock.now
     var round = 0
     while true {
@@ -50,6 +55,7 @@ public final class MetaClient: Sendable {
       while let address = queue.first {
         queue.removeFirst()
         guard tried.insert(address).inserted else { continue }
+        if anyReplied && timedOut.contains(address) { continue }
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { break }
         let connection: WireConnection
@@ -70,6 +76,7 @@ public final class MetaClient: Sendable {
           anyAnswered = true
           switch error.code {
           case .notLeader:
+            anyReplied = true
             failures[address.description] = error.message
             state.forget(address)
             if let hint = error.details.first, let leader = try? ServerAddress(parsing: hint), !tried.contains(leader),
@@ -84,7 +91,10 @@ public final class MetaClient: Sendable {
             // well formed, so a protocol error means the connection broke mid-reply.)
             failures[address.description] = error.message
             state.forget(address)
-            if error.code == .timeout { state.suspect(address) }
+            if error.code == .timeout {
+              state.suspect(address)
+              timedOut.insert(address)
+            }
             await pool.reset(address)
             if kind == .write {
               throw CairnError(
