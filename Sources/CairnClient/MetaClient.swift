@@ -68,8 +68,8 @@ public final class MetaClient: Sendable {
         }
         do throws(CairnError) {
           let reply = try await connection.call(
-            .meta, payload: WireCodec.encode(request), timeout: min(remaining, perAttempt))
-          let response = try WireCodec.decode(MetaResponse.self, from: reply.payload)
+            .meta, payload: request.payload, timeout: min(remaining, perAttempt))
+          let response = try MetaResponse(payload: reply.payload)
           if kind != .anywhere { state.remember(address) }
           return response
         } catch {

@@ -163,11 +163,24 @@ struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol, PrimitiveRe
     return (try? decoder.readString()) == key.stringValue
   }
 
+  /// Reads the next key name and checks it is `key`'s, comparing bytes (no String is built).
   private func expect(_ key: Key) throws {
-    let name = try decoder.readString()
-    guard name == key.stringValue else {
+    let start = decoder.offset
+    let n = try decoder.readLength(limit: Limits.maxStringBytes, what: "string")
+    var expected = key.stringValue
+    let matches = expected.withUTF8 { utf8 -> Bool in
+      guard utf8.count == n else { return false }
+      let bytes = decoder.bytes
+      let offset = decoder.offset
+      for i in 0..<n where bytes[offset + i] != utf8[i] { return false }
+      return true
+    }
+    guard matches else {
+      decoder.offset = start
+      let name = (try? decoder.readString()) ?? "(not UTF-8)"
       throw decoder.fail("expected field '\(key.stringValue)', found '\(name.prefix(40))'")
     }
+    decoder.offset += n
   }
 
   func decodeNil(forKey key: Key) throws -> Bool {

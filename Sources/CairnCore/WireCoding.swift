@@ -65,15 +65,15 @@ extension WireDecodable {
 
 /// Appends encoded fields to a byte array.
 public struct WireWriter {
-  public private(set) var bytes: [UInt8] = []
+  public var bytes: [UInt8] = []
 
-  public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
+  @inlinable public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
-  public mutating func byte(_ value: UInt8) { bytes.append(value) }
+  @inlinable public mutating func byte(_ value: UInt8) { bytes.append(value) }
 
-  public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+  @inlinable public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
 
-  public mutating func varint(_ value: UInt64) {
+  @inlinable public mutating func varint(_ value: UInt64) {
     var v = value
     while v >= 0x80 {
       bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -82,11 +82,11 @@ public struct WireWriter {
     bytes.append(UInt8(v))
   }
 
-  public mutating func varint(_ value: UInt32) { varint(UInt64(value)) }
+  @inlinable public mutating func varint(_ value: UInt32) { varint(UInt64(value)) }
 
-  public mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
+  @inlinable public mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
 
-  public mutating func string(_ text: String) {
+  @inlinable public mutating func string(_ text: String) {
     var t = text
     t.withUTF8 { utf8 in
       varint(UInt64(utf8.count))
@@ -94,24 +94,24 @@ public struct WireWriter {
     }
   }
 
-  public mutating func blob(_ blob: [UInt8]) {
+  @inlinable public mutating func blob(_ blob: [UInt8]) {
     varint(UInt64(blob.count))
     bytes.append(contentsOf: blob)
   }
 
-  public mutating func value<T: WireEncodable>(_ value: T) { value.encode(to: &self) }
+  @inlinable public mutating func value<T: WireEncodable>(_ value: T) { value.encode(to: &self) }
 
-  public mutating func array<T: WireEncodable>(_ values: [T]) {
+  @inlinable public mutating func array<T: WireEncodable>(_ values: [T]) {
     varint(UInt64(values.count))
     for v in values { v.encode(to: &self) }
   }
 
-  public mutating func varints(_ values: [UInt64]) {
+  @inlinable public mutating func varints(_ values: [UInt64]) {
     varint(UInt64(values.count))
     for v in values { varint(v) }
   }
 
-  public mutating func optional<T: WireEncodable>(_ value: T?) {
+  @inlinable public mutating func optional<T: WireEncodable>(_ value: T?) {
     if let value {
       bytes.append(1)
       value.encode(to: &self)
@@ -120,7 +120,7 @@ public struct WireWriter {
     }
   }
 
-  public mutating func optionalVarint(_ value: UInt64?) {
+  @inlinable public mutating func optionalVarint(_ value: UInt64?) {
     if let value {
       bytes.append(1)
       varint(value)
@@ -129,7 +129,7 @@ public struct WireWriter {
     }
   }
 
-  public mutating func optionalSigned(_ value: Int64?) {
+  @inlinable public mutating func optionalSigned(_ value: Int64?) {
     if let value {
       bytes.append(1)
       signed(value)
@@ -138,7 +138,7 @@ public struct WireWriter {
     }
   }
 
-  public mutating func optionalBool(_ value: Bool?) {
+  @inlinable public mutating func optionalBool(_ value: Bool?) {
     if let value {
       bytes.append(1)
       bool(value)
@@ -151,34 +151,37 @@ public struct WireWriter {
 /// Reads encoded fields, checking every one. `type` (the top-level type) is named in errors.
 public struct WireReader {
   public let bytes: [UInt8]
-  public private(set) var offset = 0
-  let type: Any.Type
+  @usableFromInline var position = 0
+  @usableFromInline let type: Any.Type
 
-  public init(_ bytes: [UInt8], for type: Any.Type) {
+  @inlinable public init(_ bytes: [UInt8], for type: Any.Type) {
     self.bytes = bytes
     self.type = type
   }
 
+  /// The next byte to read.
+  @inlinable public var offset: Int { position }
+
   var what: String { "\(type)" }
 
-  public var remaining: Int { bytes.count - offset }
+  @inlinable public var remaining: Int { bytes.count - position }
 
   public func fail(_ message: String) -> CairnError {
     CairnError(.protocolError, "malformed \(what) at byte \(offset): \(message)")
   }
 
   /// Requires that every byte was consumed.
-  public func finish() throws(CairnError) {
-    guard offset == bytes.count else { throw fail("\(bytes.count - offset) unexpected trailing bytes") }
+  @inlinable public func finish() throws(CairnError) {
+    guard position == bytes.count else { throw fail("\(bytes.count - position) unexpected trailing bytes") }
   }
 
-  public mutating func byte() throws(CairnError) -> UInt8 {
-    guard offset < bytes.count else { throw fail("truncated") }
-    defer { offset += 1 }
-    return bytes[offset]
+  @inlinable public mutating func byte() throws(CairnError) -> UInt8 {
+    guard position < bytes.count else { throw fail("truncated") }
+    defer { position += 1 }
+    return bytes[position]
   }
 
-  public mutating func bool() throws(CairnError) -> Bool {
+  @inlinable public mutating func bool() throws(CairnError) -> Bool {
     switch try byte() {
     case 0: return false
     case 1: return true
@@ -186,7 +189,7 @@ public struct WireReader {
     }
   }
 
-  public mutating func varint() throws(CairnError) -> UInt64 {
+  @inlinable public mutating func varint() throws(CairnError) -> UInt64 {
     var result: UInt64 = 0
     var shift: UInt64 = 0
     while true {
@@ -198,56 +201,59 @@ public struct WireReader {
     }
   }
 
-  public mutating func signed() throws(CairnError) -> Int64 {
+  @inlinable public mutating func signed() throws(CairnError) -> Int64 {
     let raw = try varint()
     return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
   }
 
-  public mutating func uint32() throws(CairnError) -> UInt32 {
+  @inlinable public mutating func uint32() throws(CairnError) -> UInt32 {
     let v = try varint()
     guard let r = UInt32(exactly: v) else { throw fail("value \(v) does not fit UInt32") }
     return r
   }
 
   /// A length or count, at most `limit` and at most the bytes left (each item takes at least a byte).
-  public mutating func count(limit: Int, what item: @autoclosure () -> String) throws(CairnError) -> Int {
+  @inlinable public mutating func count(limit: Int, what item: @autoclosure () -> String) throws(CairnError) -> Int {
     let n = try varint()
     guard n <= UInt64(limit) else { throw fail("\(item()) count \(n) exceeds the limit of \(limit)") }
     guard n <= UInt64(remaining) else { throw fail("\(item()) count \(n) runs past the end") }
     return Int(n)
   }
 
-  public mutating func string() throws(CairnError) -> String {
+  @inlinable public mutating func string() throws(CairnError) -> String {
     let n = try count(limit: Limits.maxStringBytes, what: "string byte")
-    let start = offset
-    offset += n
-    guard let text = String(validating: bytes[start..<offset], as: UTF8.self) else {
-      offset = start
-      throw fail("string is not valid UTF-8")
+    let start = position
+    // ASCII (names, paths, keys: nearly always) needs no validation; the rest is validated.
+    let text: String? = bytes.withUnsafeBufferPointer { all in
+      let slice = UnsafeBufferPointer(rebasing: all[start..<start + n])
+      for b in slice where b >= 0x80 { return String(validating: slice, as: UTF8.self) }
+      return String(decoding: slice, as: UTF8.self)
     }
+    guard let text else { throw fail("string is not valid UTF-8") }
+    position += n
     return text
   }
 
-  public mutating func blob() throws(CairnError) -> [UInt8] {
+  @inlinable public mutating func blob() throws(CairnError) -> [UInt8] {
     let n = try count(limit: Limits.maxFramePayloadBytes, what: "byte string byte")
-    let start = offset
-    offset += n
-    return Array(bytes[start..<offset])
+    let start = position
+    position += n
+    return Array(bytes[start..<position])
   }
 
   /// Exactly `n` raw bytes (no length prefix).
-  public mutating func fixed(_ n: Int) throws(CairnError) -> [UInt8] {
+  @inlinable public mutating func fixed(_ n: Int) throws(CairnError) -> [UInt8] {
     guard n <= remaining else { throw fail("truncated") }
-    let start = offset
-    offset += n
-    return Array(bytes[start..<offset])
+    let start = position
+    position += n
+    return Array(bytes[start..<position])
   }
 
-  public mutating func value<T: WireDecodable>(_ type: T.Type = T.self) throws(CairnError) -> T {
+  @inlinable public mutating func value<T: WireDecodable>(_ type: T.Type = T.self) throws(CairnError) -> T {
     try T(from: &self)
   }
 
-  public mutating func array<T: WireDecodable>(
+  @inlinable public mutating func array<T: WireDecodable>(
     _ type: T.Type = T.self, limit: Int = Limits.maxBlocksPerManifest
   ) throws(CairnError) -> [T] {
     let n = try count(limit: limit, what: "\(T.self)")
@@ -257,7 +263,7 @@ public struct WireReader {
     return out
   }
 
-  public mutating func varints(limit: Int = Limits.maxBlocksPerManifest) throws(CairnError) -> [UInt64] {
+  @inlinable public mutating func varints(limit: Int = Limits.maxBlocksPerManifest) throws(CairnError) -> [UInt64] {
     let n = try count(limit: limit, what: "integer")
     var out: [UInt64] = []
     out.reserveCapacity(n)
@@ -265,15 +271,15 @@ public struct WireReader {
     return out
   }
 
-  public mutating func optional<T: WireDecodable>(_ type: T.Type = T.self) throws(CairnError) -> T? {
+  @inlinable public mutating func optional<T: WireDecodable>(_ type: T.Type = T.self) throws(CairnError) -> T? {
     try bool() ? try T(from: &self) : nil
   }
 
-  public mutating func optionalVarint() throws(CairnError) -> UInt64? { try bool() ? try varint() : nil }
+  @inlinable public mutating func optionalVarint() throws(CairnError) -> UInt64? { try bool() ? try varint() : nil }
 
-  public mutating func optionalSigned() throws(CairnError) -> Int64? { try bool() ? try signed() : nil }
+  @inlinable public mutating func optionalSigned() throws(CairnError) -> Int64? { try bool() ? try signed() : nil }
 
-  public mutating func optionalBool() throws(CairnError) -> Bool? { try bool() ? try bool() : nil }
+  @inlinable public mutating func optionalBool() throws(CairnError) -> Bool? { try bool() ? try bool() : nil }
 
   /// The error for an enum tag no case has.
   public func unknownTag(_ tag: UInt8, of type: String) -> CairnError {

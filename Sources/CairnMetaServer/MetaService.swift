@@ -44,9 +44,9 @@ public final class MetaService: RequestHandler {
     guard request.kind == .meta else {
       throw CairnError(.protocolError, "a metadata server does not answer \(request.kind) requests")
     }
-    let message = try WireCodec.decode(MetaRequest.self, from: request.payload)
+    let (message, isCompact) = try MetaRequest.decode(payload: request.payload)
     let response = try await respond(to: message)
-    return OutgoingReply(payload: WireCodec.encode(response))
+    return OutgoingReply(payload: response.payload(compact: isCompact))
   }
 
   func read<T: Sendable>(_ body: @escaping @Sendable (MetadataReader) throws(CairnError) -> T) async throws(CairnError) -> T {

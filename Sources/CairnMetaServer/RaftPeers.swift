@@ -98,7 +98,7 @@ final class PeerStream: @unchecked Sendable {
   private func write(_ messages: [Message], to stream: FrameStream) {
     for group in packMessages(messages, maxBytes: 4 << 20) {
       let bytes = RaftWireCodec.encode(group)
-      stream.send(kind: .raft, payload: WireCodec.encode(RaftRequest.messages(bytes)))
+      stream.send(kind: .raft, payload: RaftRequest.messages(bytes).payload)
     }
   }
 

@@ -187,7 +187,7 @@ final class MetaServerHandler: RequestHandler {
     guard let raft else {
       throw CairnError(.protocolError, "this metadata server runs without Raft (no --peers); it answers no Raft requests")
     }
-    let message = try WireCodec.decode(RaftRequest.self, from: request.payload)
+    let message = try RaftRequest(payload: request.payload)
     return OutgoingReply(payload: WireCodec.encode(try await raft.respond(to: message)))
   }
 
@@ -197,7 +197,7 @@ final class MetaServerHandler: RequestHandler {
     guard request.kind == .raft, let raft else {
       throw CairnError(.protocolError, "this metadata server takes one-way frames only as a Raft member's message stream")
     }
-    guard case .messages(let bytes) = try WireCodec.decode(RaftRequest.self, from: request.payload) else {
+    guard case .messages(let bytes) = try RaftRequest(payload: request.payload) else {
       throw CairnError(.protocolError, "a one-way Raft frame carries only messages")
     }
     try raft.receive(bytes)
