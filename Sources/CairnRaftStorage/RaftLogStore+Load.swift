@@ -21,7 +21,7 @@ extension RaftLogStore {
       }
       throw corrupt("the format version record is missing")
     }
-    precondition(version == Self.formatVersion)
+    precondition(Self.readableVersions.contains(version))
     guard let hardStateBytes else { throw corrupt("the hard state record is missing") }
     guard let snapshot else { throw corrupt("the snapshot record is missing") }
     let hardState = try decodeHardState(hardStateBytes)
@@ -99,10 +99,11 @@ extension RaftLogStore {
     guard let bytes = try store.get(Self.versionKey) else { return nil }
     guard bytes.count == 4 else { throw corrupt("the format version record has \(bytes.count) bytes, not 4") }
     let version = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-    guard version == Self.formatVersion else {
+    guard Self.readableVersions.contains(version) else {
       throw CairnError(
         .ioError,
-        "the Raft log has format version \(version), but this build reads only version \(Self.formatVersion) "
+        "the Raft log has format version \(version), but this build reads only versions "
+          + "\(Self.readableVersions.lowerBound)–\(Self.readableVersions.upperBound) "
           + "(written by a different Cairn release?)")
     }
     return version

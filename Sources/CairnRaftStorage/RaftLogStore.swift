@@ -10,10 +10,10 @@ import CairnRaft
 ///
 /// | key | value |
 /// |---|---|
-/// | `R V` | format version, 4 bytes big-endian (`formatVersion`) |
-/// | `R H` | `HardState` (`BinaryEncoder`) |
-/// | `R S` | `Snapshot` (metadata and the application's opaque, small data) |
-/// | `R E` + index (8 bytes big-endian) | `LogEntry`; byte order is index order |
+/// | `R V` | format version, 4 bytes big-endian (`formatVersion`; `readableVersions` are read) |
+/// | `R H` | `HardState` (`RaftWireCodec`; version 1: `BinaryEncoder`) |
+/// | `R S` | `Snapshot` (metadata and the application's opaque, small data; `BinaryEncoder`) |
+/// | `R E` + index (8 bytes big-endian) | `LogEntry` (`RaftWireCodec`; version 1: `BinaryEncoder`); byte order is index order |
 ///
 /// Every mutating call writes one `WriteBatch` with `sync: true`, so a crash leaves either all of
 /// a call's writes or none of them. Not thread-safe: one owner (the server's Raft loop) uses it.
@@ -42,8 +42,13 @@ public final class RaftLogStore {
 
   /// The first byte of every key this store writes.
   public static let keyPrefix: UInt8 = 0x52
-  /// The format this build writes and reads.
-  public static let formatVersion: UInt32 = 1
+  /// The format this build writes. Version 2: log entries and the hard state in the hand-coded
+  /// `RaftWireCodec` layout (and replicated commands in theirs), so an older build, which reads
+  /// only version 1, refuses the store by name instead of misreading records.
+  public static let formatVersion: UInt32 = 2
+  /// The formats this build reads: version 1 records (generic `BinaryEncoder`) are still decoded,
+  /// and the first write after an upgrade stamps the store with version 2.
+  public static let readableVersions: ClosedRange<UInt32> = 1...2
 
   static let versionKey: Bytes = [keyPrefix, 0x56]  // R V
   static let hardStateKey: Bytes = [keyPrefix, 0x48]  // R H

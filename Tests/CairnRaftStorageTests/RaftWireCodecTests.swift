@@ -143,3 +143,32 @@ final class RaftWireCodecTests: XCTestCase {
     XCTAssertThrowsError(try decode(bytes + [0]), file: file, line: line)
   }
 }
+
+final class RaftLogFormatVersionTests: XCTestCase {
+  /// A store written by a build before the hand-coded format (version 1, generic records) opens
+  /// and loads; the next write stamps version 2, which such a build refuses by name.
+  func testVersion1StoreIsReadAndUpgradedOnWrite() throws {
+    let store = MemoryStore()
+    let entries = [
+      LogEntry(index: 1, term: 1, payload: .noop), LogEntry(index: 2, term: 1, payload: .command([7, 8])),
+    ]
+    var batch = WriteBatch()
+    batch.put(RaftLogStore.versionKey, RaftLogStore.encodeVersion(1))
+    batch.put(RaftLogStore.hardStateKey, try BinaryEncoder().encode(HardState(term: 1, votedFor: 1, commitIndex: 2)))
+    let snapshot = Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, membership: Membership(voters: [1])), data: [])
+    batch.put(RaftLogStore.snapshotKey, try BinaryEncoder().encode(snapshot))
+    for entry in entries { batch.put(RaftLogStore.entryKey(entry.index), try BinaryEncoder().encode(entry)) }
+    try store.write(batch, sync: true)
+
+    let log = try RaftLogStore(store: store)
+    let loaded = try XCTUnwrap(try log.load())
+    XCTAssertEqual(loaded.entries, entries)
+    XCTAssertEqual(loaded.hardState, HardState(term: 1, votedFor: 1, commitIndex: 2))
+    XCTAssertEqual(try store.get(RaftLogStore.versionKey), RaftLogStore.encodeVersion(1))
+
+    let next = LogEntry(index: 3, term: 1, payload: .command([9]))
+    try log.persist(hardState: nil, snapshot: nil, entries: [next])
+    XCTAssertEqual(try store.get(RaftLogStore.versionKey), RaftLogStore.encodeVersion(2))
+    XCTAssertEqual(try XCTUnwrap(try log.load()).entries, entries + [next])
+  }
+}
