@@ -68,6 +68,19 @@ struct RaftBatch: Sendable {
 
   var needsPersistence: Bool { hardState != nil || !entries.isEmpty }
 
+  /// Whether the committed entries may be applied (and their proposers answered) before this
+  /// batch's own write: when every one of them was already on disk before the batch (index at
+  /// most `durableLastIndex`, below the first new entry) and the batch changes neither term nor
+  /// vote (only then is its hard state a mere commit-index move, written unsynced ahead of the
+  /// applies). Not in a one-member group's batch that commits its own new entries.
+  func appliesBeforeItsWrite(durableLastIndex: LogIndex, durable: HardState) -> Bool {
+    guard needsPersistence, let last = committed.last, last.index <= durableLastIndex else { return false }
+    if let first = entries.first, first.index <= last.index { return false }
+    guard let hardState else { return true }
+    return hardState.term == durable.term && hardState.votedFor == durable.votedFor
+      && hardState.commitIndex <= durableLastIndex
+  }
+
   mutating func merge(_ effects: RaftEffects) {
     precondition(effects.snapshotToPersist == nil, "a snapshot step is never merged")
     if let hardState = effects.hardState { self.hardState = hardState }

@@ -92,6 +92,11 @@ extension RaftDriver {
       fatalError("cannot persist a Raft snapshot: \(error)")
     }
     if let hardState { durableHardState = hardState }
+    if let last = effects.entriesToPersist.last {
+      durableLastIndex = last.index
+    } else if installs {
+      durableLastIndex = snapshot.metadata.index  // the log was replaced by the snapshot
+    }
     if installs {
       let stored = (try? Self.storedAddresses(in: machine.store)) ?? [:]
       lock.withLock { for (member, address) in stored { addressBook[member] = address } }

@@ -153,6 +153,37 @@ final class RaftDriverTests: XCTestCase {
     XCTAssertEqual(batch.hardState?.commitIndex, 5)
   }
 
+  func testCommittedEntriesAreAppliedBeforeTheWriteOnlyWhenAlreadyDurable() {
+    let durable = HardState(term: 3, votedFor: 1, commitIndex: 4)
+    func batch(committed: ClosedRange<UInt64>?, entries: ClosedRange<UInt64>?, hard: HardState?) -> RaftBatch {
+      var b = RaftBatch()
+      b.committed = committed.map { $0.map { LogEntry(index: $0, term: 3, payload: .noop) } } ?? []
+      b.entries = entries.map { $0.map { LogEntry(index: $0, term: 3, payload: .noop) } } ?? []
+      b.hardState = hard
+      return b
+    }
+    let commitTo6 = HardState(term: 3, votedFor: 1, commitIndex: 6)
+    // A leader's usual batch: acknowledgements commit 5...6 (on disk), new proposals 9...10.
+    XCTAssertTrue(batch(committed: 5...6, entries: 9...10, hard: commitTo6).appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    XCTAssertTrue(batch(committed: 5...6, entries: 9...10, hard: nil).appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    // Committed entries not yet on disk (a one-member group, or a follower's append with its commit).
+    XCTAssertFalse(batch(committed: 5...9, entries: 9...10, hard: commitTo6).appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    XCTAssertFalse(batch(committed: 5...6, entries: nil, hard: commitTo6).appliesBeforeItsWrite(durableLastIndex: 5, durable: durable))
+    XCTAssertFalse(
+      batch(committed: 5...6, entries: 7...7, hard: HardState(term: 3, votedFor: 1, commitIndex: 7))
+        .appliesBeforeItsWrite(durableLastIndex: 6, durable: durable), "commit index past the durable log")
+    // A new term or vote is synced before anything else happens.
+    XCTAssertFalse(
+      batch(committed: 5...6, entries: 9...10, hard: HardState(term: 4, votedFor: 1, commitIndex: 6))
+        .appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    XCTAssertFalse(
+      batch(committed: 5...6, entries: 9...10, hard: HardState(term: 3, votedFor: 2, commitIndex: 6))
+        .appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    // Nothing committed, or nothing to write (then the order does not matter).
+    XCTAssertFalse(batch(committed: nil, entries: 9...10, hard: nil).appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+    XCTAssertFalse(batch(committed: 5...6, entries: nil, hard: nil).appliesBeforeItsWrite(durableLastIndex: 8, durable: durable))
+  }
+
   func testPackingKeepsFramesBounded() {
     let big = LogEntry(index: 1, term: 1, payload: .command(Array(repeating: 1, count: 1 << 20)))
     let messages = (0..<10).map { _ in
