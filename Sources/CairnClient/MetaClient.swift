@@ -19,7 +19,7 @@ public final class MetaClient: Sendable {
   public let addresses: [ServerAddress]
   let pool: ConnectionPool
   let timeout: Duration
-  private let state = LeaderMemory()
+  let state = LeaderMemory()
 
   public init(addresses: [ServerAddress], pool: ConnectionPool, timeout: Duration = .seconds(30)) {
     precondition(!addresses.isEmpty, "a metadata client needs at least one address")
@@ -46,6 +46,7 @@ public final class MetaClient: Sendable {
     // server is not waited on again, one whole attempt per round, while the group recovers.
     var timedOut = Set<ServerAddress>()
     var anyReplied = false
+    var silent = false
     let start = ContinuousClock.now
     var round = 0
     while true {
@@ -67,9 +68,9 @@ public final class MetaClient: Sendable {
           continue
         }
         do throws(CairnError) {
-          let reply = try await connection.call(
-            .meta, payload: request.payload, timeout: min(remaining, perAttempt))
+          let reply = try await watchedCall(connection, payload: request.payload, timeout: min(remaining, perAttempt))
           let response = try MetaResponse(payload: reply.payload)
+          state.answered()
           if kind != .anywhere { state.remember(address) }
           return response
         } catch {
@@ -77,10 +78,14 @@ public final class MetaClient: Sendable {
           switch error.code {
           case .notLeader:
             anyReplied = true
+            state.answered()
             failures[address.description] = error.message
             state.forget(address)
+            // Once an attempt timed out in this call, a follower still inside its leader lease
+            // may name the stopped leader under another address (its own link to it): only
+            // configured addresses are followed then, and the rounds find the new leader.
             if let hint = error.details.first, let leader = try? ServerAddress(parsing: hint), !tried.contains(leader),
-              !state.isSuspect(leader), redirectsThisRound < 8
+              !state.isSuspect(leader), redirectsThisRound < 8, timedOut.isEmpty || addresses.contains(leader)
             {
               redirectsThisRound += 1
               state.remember(leader)
@@ -95,6 +100,7 @@ public final class MetaClient: Sendable {
               state.suspect(address)
               timedOut.insert(address)
             }
+            if Self.isSilent(error) { silent = true }
             await pool.reset(address)
             if kind == .write {
               throw CairnError(
@@ -106,8 +112,10 @@ public final class MetaClient: Sendable {
             throw error
           }
         }
+        if silent { break }
       }
-      if ContinuousClock.now >= deadline { break }
+      // Every server silent (stopped or cut off): waiting out the deadline would not help.
+      if silent || ContinuousClock.now >= deadline { break }
       // No server accepts connections at all: not an election but a service that is down.
       if !anyAnswered && ContinuousClock.now - start >= Self.downAfter { break }
       round += 1
@@ -115,12 +123,13 @@ public final class MetaClient: Sendable {
       try? await Task.sleep(for: min(pause, deadline - ContinuousClock.now))
     }
     let summary = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+    let waited = silent ? "after \(ContinuousClock.now - start), every server silent" : "within \(budget)"
     if mayHaveApplied {
       throw CairnError(
         .unknownOutcome,
-        "the commit may or may not have been applied: no metadata server confirmed it within \(budget) (\(summary))")
+        "the commit may or may not have been applied: no metadata server confirmed it \(waited) (\(summary))")
     }
-    throw CairnError(.unavailable, "metadata service unreachable within \(budget) (\(summary))")
+    throw CairnError(.unavailable, "metadata service unreachable \(waited) (\(summary))")
   }
 
   /// How long to keep retrying while no metadata server accepts a connection at all.
@@ -189,6 +198,14 @@ final class LeaderMemory: @unchecked Sendable {
       suspects[address] = nil
     }
   }
+
+  /// Until when the service is believed silent (a call found no server answering at all).
+  private var silentUntil: ContinuousClock.Instant?
+  static let silence = Duration.seconds(30)
+
+  var isSilent: Bool { lock.withLock { silentUntil.map { ContinuousClock.now < $0 } ?? false } }
+  func markSilent() { lock.withLock { silentUntil = .now + Self.silence } }
+  func answered() { lock.withLock { silentUntil = nil } }
 
   func forget(_ address: ServerAddress) {
     lock.withLock { if current == address { current = nil } }

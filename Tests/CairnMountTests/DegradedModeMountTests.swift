@@ -175,6 +175,39 @@ final class DegradedModeMountTests: MountTestCase {
     XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/sub/b.txt", "-", "--version", "\(base + 2)"]), "mine\n")
   }
 
+  /// Chaos finding (issue 7): every metadata server stopped (SIGSTOP: they accept connections
+  /// and never answer) before the mount noticed anything. A commit with the default 10 s request
+  /// timeout is queued after a few seconds (the client probes every server and finds them all
+  /// silent), not after the timeout (it took 10 s and more before). After SIGCONT the queue
+  /// drains and the commit is there exactly once: the abandoned first attempt, still in the
+  /// servers' socket buffers, may be applied as well, and carries the same idempotency key.
+  func testACommitWhileEveryMetadataServerIsStoppedIsQueuedPromptly() throws {
+    let base = try seedVolume()
+    let m = try degradedMount(name: "stopped", extra: ["--timeout", "10"])
+    XCTAssertEqual(read(m.path("data/sub/b.txt")), "bee\n")
+    try sh("echo during > data/during.txt", in: m.mountpoint)
+    let paused = cluster.pids().filter { $0.key.hasPrefix("meta") }.map(\.value)
+    XCTAssertEqual(paused.count, 3)
+    for pid in paused { kill(pid, SIGSTOP) }
+    defer { for pid in paused { kill(pid, SIGCONT) } }
+    let started = Date()
+    let r = cluster.cairn(["commit", m.mountpoint, "-m", "during the stop"])
+    let took = Date().timeIntervalSince(started)
+    XCTAssertEqual(r.status, 9, "queued: \(r.out) \(r.err)")
+    XCTAssertLessThan(took, 7.5, "queued after \(took) s; the request timeout is 10 s")
+    XCTAssertEqual(try status(m)["connection"] as? String, "degraded")
+    XCTAssertEqual(read(m.path("data/during.txt")), "during\n", "the queued commit is visible in the mount")
+    for pid in paused { kill(pid, SIGCONT) }
+    try cluster.waitUntil("the queue to drain", timeout: 40) { try self.status(m)["queuedCommits"] as? Int == 0 }
+    let history = try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(try cairnOK(["volume", "history", "demo", "--json"]).utf8)) as? [[String: Any]])
+    XCTAssertEqual(history.filter { $0["message"] as? String == "during the stop" }.count, 1, "exactly once: \(history)")
+    XCTAssertEqual(history.first?["version"] as? Int, base + 1)
+    XCTAssertEqual(try cairnOK(["volume", "get", "demo", "/data/during.txt", "-"]), "during\n")
+    XCTAssertEqual(try unmount(m), 0)
+    print("commit queued after \(String(format: "%.2f", took)) s with every metadata server stopped")
+  }
+
   func testWithDegradedModeOffTheOutageFailsFast() throws {
     _ = try seedVolume()
     let m = try degradedMount(name: "spof", extra: ["--degraded", "off"])

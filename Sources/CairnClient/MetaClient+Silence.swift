@@ -1,0 +1,149 @@
+import CairnCore
+import CairnTransport
+import CairnWire
+import Foundation
+import NIOCore
+
+/// Telling a metadata service that is stopped (SIGSTOP) or cut off from one that is slow.
+///
+/// A stopped server's kernel still accepts connections and requests; nothing ever answers, so
+/// every attempt would wait out its whole timeout (a 10 s commit timeout meant a mount in
+/// degraded mode waited 10 s before queueing a commit). While an attempt is unanswered for
+/// `silenceProbeAfter`, every configured server is asked for its status in parallel (a cheap
+/// local read that any member answers, also during an election); when none answers within
+/// `silenceProbeBudget`, the service is silent and the call ends (`.unavailable`, or
+/// `.unknownOutcome` for a commit that was sent — its idempotency key makes a retry safe). A
+/// slow but live service answers the probe, and the attempt keeps its whole timeout.
+extension MetaClient {
+  /// An attempt unanswered this long starts a probe of every server.
+  static let silenceProbeAfter = Duration.seconds(1)
+  /// How long the probe waits for any answer; with `silenceProbeAfter`, ≈ `downAfter`.
+  static let silenceProbeBudget = Duration.seconds(2)
+  /// After a call found the service silent, later calls probe at once, with this budget, until
+  /// the service answers again.
+  static let silenceRecheckBudget = Duration.seconds(1)
+
+  /// Sends one attempt; throws `SilentService` when no server answered the probe.
+  func watchedCall(_ connection: WireConnection, payload: ByteBuffer, timeout: Duration) async throws(CairnError) -> WireReply {
+    let recentlySilent = state.isSilent
+    let probeAfter = recentlySilent ? Duration.zero : Self.silenceProbeAfter
+    let budget = recentlySilent ? Self.silenceRecheckBudget : Self.silenceProbeBudget
+    guard timeout > probeAfter + budget else {
+      return try await connection.call(.meta, payload: payload, timeout: timeout)
+    }
+    let race = FirstOf<Result<WireReply, CairnError>>()
+    let attempt = Task {
+      do {
+        race.finish(.success(try await connection.call(.meta, payload: payload, timeout: timeout)))
+      } catch let error as CairnError {
+        race.finish(.failure(error))
+      } catch {
+        race.finish(.failure(CairnError.wrapping(error)))
+      }
+    }
+    let watch = Task {
+      try? await Task.sleep(for: probeAfter)
+      while !Task.isCancelled && !race.isFinished {
+        if await self.anyServerAnswers(within: budget) {
+          self.state.answered()
+          try? await Task.sleep(for: .milliseconds(500))
+          continue
+        }
+        guard !Task.isCancelled && !race.isFinished else { return }
+        self.state.markSilent()
+        race.finish(
+          .failure(
+            CairnError(
+              .timeout,
+              "no metadata server answered for \(probeAfter + budget) (every one stopped or cut off)",
+              details: [Self.silentMarker])))
+        return
+      }
+    }
+    let result = await race.value()
+    watch.cancel()
+    _ = attempt  // an abandoned attempt ends at its own timeout; its outcome is ignored
+    return try result.get()
+  }
+
+  /// The detail that marks a silent-service timeout.
+  static let silentMarker = "metadata-service-silent"
+
+  static func isSilent(_ error: CairnError) -> Bool { error.code == .timeout && error.details.first == silentMarker }
+
+  /// True when at least one configured metadata server answers a status request (with any
+  /// reply, even an error) within `budget`; the servers are asked in parallel.
+  public func anyServerAnswers(within budget: Duration) async -> Bool {
+    let race = FirstOf<Bool>()
+    let payload = WireCodec.encode(MetaRequest.clusterStatus)
+    let pending = Counter(addresses.count)
+    var tasks: [Task<Void, Never>] = []
+    for address in addresses {
+      tasks.append(
+        Task { [pool] in
+          var answered = false
+          do {
+            let connection = try await pool.connection(to: address)
+            _ = try await connection.call(.meta, payload: payload, timeout: budget)
+            answered = true
+          } catch let error as CairnError {
+            answered = ![.unavailable, .timeout, .protocolError].contains(error.code)
+          } catch {
+            answered = false
+          }
+          if answered {
+            race.finish(true)
+          } else if pending.decrement() == 0 {
+            race.finish(false)
+          }
+        })
+    }
+    let timer = Task {
+      try? await Task.sleep(for: budget + .milliseconds(200))
+      race.finish(false)
+    }
+    let answered = await race.value()
+    timer.cancel()
+    for task in tasks { task.cancel() }
+    return answered
+  }
+}
+
+/// The first of several results; later ones are ignored.
+final class FirstOf<T: Sendable>: @unchecked Sendable {
+  private let lock = NSLock()
+  private var result: T?
+  private var waiter: CheckedContinuation<T, Never>?
+
+  var isFinished: Bool { lock.withLock { result != nil } }
+
+  func finish(_ value: T) {
+    let w = lock.withLock { () -> CheckedContinuation<T, Never>? in
+      guard result == nil else { return nil }
+      result = value
+      let w = waiter
+      waiter = nil
+      return w
+    }
+    w?.resume(returning: value)
+  }
+
+  func value() async -> T {
+    await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+      let ready = lock.withLock { () -> T? in
+        if let result { return result }
+        waiter = c
+        return nil
+      }
+      if let ready { c.resume(returning: ready) }
+    }
+  }
+}
+
+/// A countdown shared by tasks.
+final class Counter: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value: Int
+  init(_ value: Int) { self.value = value }
+  func decrement() -> Int { lock.withLock { value -= 1; return value } }
+}
