@@ -140,6 +140,13 @@ public struct History: Sendable {
   }
 
   /// Operations whose `info` events say they were queued (degraded mode), by op id.
+  /// When each queued operation was queued (its first "queued" info event).
+  public var queueTimes: [Int: Double] {
+    var out: [Int: Double] = [:]
+    for e in events where e.type == .info && (e.detail ?? "").contains("queued") && out[e.op] == nil { out[e.op] = e.time }
+    return out
+  }
+
   public var queuedOperations: Set<Int> {
     Set(events.filter { $0.type == .info && ($0.detail ?? "").contains("queued") }.map(\.op))
   }

@@ -10,26 +10,30 @@ extension Checkers {
   /// Counts of outcomes per kind; a queued commit (degraded mode) counts as accepted.
   public struct Tally: Sendable, Equatable {
     public var ok = 0
+    /// Succeeded (or queued) only after the slow-operation bound, when one was given.
+    public var slow = 0
     public var fail = 0
     public var unknown = 0
-    public var total: Int { ok + fail + unknown }
+    public var total: Int { ok + slow + fail + unknown }
     public var availability: Double { total == 0 ? 1 : Double(ok) / Double(total) }
     public init() {}
   }
 
-  /// Outcomes of operations of `kind` invoked in `[from, to]`.
-  public static func tally(_ history: History, kind: OperationKind, from: Double = -.infinity, to: Double = .infinity)
-    -> Tally
-  {
-    let queued = history.queuedOperations
+  /// Outcomes of operations of `kind` invoked in `[from, to]`. With `slowAfter`, a success
+  /// that took longer (a queued commit: until it was queued) is counted as `slow`, not `ok`.
+  public static func tally(
+    _ history: History, kind: OperationKind, from: Double = -.infinity, to: Double = .infinity, slowAfter: Double? = nil
+  ) -> Tally {
+    let queued = history.queueTimes
     var t = Tally()
     for op in history.operations where op.kind == kind && op.start >= from && op.start <= to {
-      if queued.contains(op.invoke.op) && op.outcome != .fail {
-        t.ok += 1
+      if let queuedAt = queued[op.invoke.op], op.outcome != .fail {
+        if let slowAfter, queuedAt - op.start > slowAfter { t.slow += 1 } else { t.ok += 1 }
         continue
       }
       switch op.outcome {
-      case .ok: t.ok += 1
+      case .ok:
+        if let slowAfter, let end = op.end, end - op.start > slowAfter { t.slow += 1 } else { t.ok += 1 }
       case .fail: t.fail += 1
       default: t.unknown += 1
       }
@@ -44,8 +48,10 @@ extension Checkers {
     let period = faultPeriod(history)
     return kinds.map { kind in
       var violations: [String] = []
-      let t = tally(history, kind: kind, from: period?.start ?? -.infinity, to: period?.end ?? .infinity)
+      let bound = deadlines.slowOperationSeconds
+      let t = tally(history, kind: kind, from: period?.start ?? -.infinity, to: period?.end ?? .infinity, slowAfter: bound)
       var summary = "\(kind.rawValue): \(t.ok)/\(t.total) ok during the faults (\(percent(t.availability)))"
+      if t.slow > 0 { summary += ", \(t.slow) more succeeded only after over \(Format.seconds(bound)) (counted as unavailable)" }
       if let minimum = deadlines.minAvailability[kind], t.availability < minimum {
         violations.append("\(kind.rawValue) availability \(percent(t.availability)) is below the deadline \(percent(minimum))")
       }
@@ -64,11 +70,11 @@ extension Checkers {
   /// earlier success and did not itself succeed before the later one.
   public static func longestOutage(_ history: History, kind: OperationKind) -> (from: Double, seconds: Double) {
     let ops = history.operations.filter { $0.kind == kind }
-    let queued = history.queuedOperations
+    let queued = history.queueTimes
     // A queued commit is accepted when it is queued: use the queue time as its success.
     var successes: [Double] = []
     for op in ops {
-      if op.outcome == .ok, let end = op.end { successes.append(queued.contains(op.invoke.op) ? op.start : end) }
+      if op.outcome == .ok, let end = op.end { successes.append(queued[op.invoke.op] ?? end) }
     }
     successes.sort()
     let endOfRun = history.events.last?.time ?? 0

@@ -102,6 +102,10 @@ public struct Deadlines: Sendable, Equatable {
   public var recoverWithinSeconds: Double = 30
   /// Slowest acceptable successful read (a slow replica must not stall readers for longer).
   public var maxReadLatencySeconds: Double?
+  /// For availability, an operation that succeeded (or, for a commit, was queued) only after
+  /// longer than this counts as unavailable: a container blocked for the whole outage was not
+  /// served, whatever the outcome said in the end.
+  public var slowOperationSeconds: Double = 5
 
   public init() {}
 }

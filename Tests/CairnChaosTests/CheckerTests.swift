@@ -10,7 +10,7 @@ struct HistoryBuilder {
   mutating func op(
     _ kind: OperationKind, _ outcome: EventType, at start: Double, end: Double? = nil, process: String = "c1",
     path: String? = nil, hash: String? = nil, version: UInt64? = nil, expected: String? = nil, error: String? = nil,
-    detail: String? = nil, queued: Bool = false
+    detail: String? = nil, queued: Bool = false, queuedAfter: Double = 0.01
   ) -> Int {
     nextOp += 1
     var invoke = HistoryEvent(op: nextOp, type: .invoke, kind: kind, time: start, process: process)
@@ -21,7 +21,7 @@ struct HistoryBuilder {
     invoke.expectedHash = expected
     events.append(invoke)
     if queued {
-      var info = HistoryEvent(op: nextOp, type: .info, kind: kind, time: start + 0.01, process: process)
+      var info = HistoryEvent(op: nextOp, type: .info, kind: kind, time: start + queuedAfter, process: process)
       info.detail = "queued (degraded mode)"
       events.append(info)
     }
@@ -182,6 +182,41 @@ final class CheckerTests: XCTestCase {
     let r = Checkers.recovery(b.history, deadlines: d)
     XCTAssertFalse(r.isPassed)
     XCTAssertTrue(r.evidence[0].contains("never applied"), "\(r.evidence)")
+  }
+
+  /// The may-2026 finding: with every metadata server stopped for 8 s, commits waited out the
+  /// pause and were acknowledged 5.8–8.3 s later. Counted by outcome alone, that was 100 %.
+  func testOperationsSlowerThanTheBoundCountAsUnavailable() {
+    var b = HistoryBuilder()
+    b.fault("pause meta-all", from: 30, to: 38)
+    for i in 0..<8 { b.op(.commit, .ok, at: 30 + Double(i) * 0.3, end: 38.3 + Double(i) * 0.01, path: "/c\(i)", hash: "h") }
+    b.op(.commit, .ok, at: 33, end: 34, path: "/fast", hash: "h")
+    var d = Deadlines()
+    d.minAvailability[.commit] = 0.9
+    let r = Checkers.availability(b.history, deadlines: d)[0]
+    XCTAssertFalse(r.isPassed, "8 of 9 commits took over 5 s")
+    XCTAssertTrue(r.evidence[0].contains("11.1 %"), "\(r.evidence)")
+    XCTAssertTrue(r.summary.contains("8 more succeeded only after over 5"), r.summary)
+    XCTAssertEqual(Checkers.tally(b.history, kind: .commit).ok, 9, "without a bound (the report's counts), all are ok")
+    d.slowOperationSeconds = 10
+    XCTAssertTrue(Checkers.availability(b.history, deadlines: d)[0].isPassed, "a looser bound accepts them")
+  }
+
+  /// A queued commit counts by the time it was queued: promptly is accepted, after the bound is not.
+  func testAQueuedCommitCountsByWhenItWasQueued() {
+    var b = HistoryBuilder()
+    b.fault("pause meta-all", from: 10, to: 20)
+    b.op(.commit, .ok, at: 11, end: 25, path: "/a", hash: "h", queued: true, queuedAfter: 3)
+    var d = Deadlines()
+    d.minAvailability[.commit] = 1
+    XCTAssertTrue(Checkers.availability(b.history, deadlines: d)[0].isPassed)
+    b.op(.commit, .ok, at: 12, end: 25, path: "/b", hash: "h", queued: true, queuedAfter: 9)
+    let r = Checkers.availability(b.history, deadlines: d)[0]
+    XCTAssertFalse(r.isPassed, "queued only after 9 s")
+    XCTAssertTrue(r.evidence[0].contains("50.0 %"), "\(r.evidence)")
+    // In the outage measure a queued commit succeeds when it is queued, not when it started:
+    // nothing was accepted from 11 s (the first commit) to 14 s (when it was queued).
+    XCTAssertEqual(Checkers.longestOutage(b.history, kind: .commit).seconds, 3, accuracy: 0.001)
   }
 
   func testLongestOutageMeasuresTheGap() {

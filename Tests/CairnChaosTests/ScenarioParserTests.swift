@@ -37,6 +37,7 @@ final class ScenarioParserTests: XCTestCase {
     min_availability = { read = 0.99, commit = 0.5 }
     max_unavailable_seconds = { mount = 10 }
     recover_within_seconds = 15
+    slow_operation_seconds = 4
     """
 
   func testParsesEverySection() throws {
@@ -53,6 +54,8 @@ final class ScenarioParserTests: XCTestCase {
     XCTAssertEqual(s.deadlines.minAvailability[.read], 0.99)
     XCTAssertEqual(s.deadlines.maxUnavailableSeconds[.mount], 10)
     XCTAssertEqual(s.deadlines.recoverWithinSeconds, 15)
+    XCTAssertEqual(s.deadlines.slowOperationSeconds, 4)
+    XCTAssertEqual(Deadlines().slowOperationSeconds, 5, "the default bound")
   }
 
   func testShortVariantScalesStartTimesButNotFaultLengthsOrDeadlines() throws {
