@@ -23,16 +23,45 @@ extension MetaClient {
   /// the service answers again.
   static let silenceRecheckBudget = Duration.seconds(1)
 
-  /// Sends one attempt; throws `SilentService` when no server answered the probe.
-  func watchedCall(_ connection: WireConnection, payload: ByteBuffer, timeout: Duration) async throws(CairnError) -> WireReply {
+  /// Starts watching one call (nil when its budget is too short for a probe to matter): after
+  /// `silenceProbeAfter` (at once when the service was silent recently), every server is asked
+  /// for its status, again every 0.5 s while one answers; when none answers within the budget
+  /// the watch fires, which ends the call's attempt in flight and the call.
+  func startSilenceWatch(callBudget: Duration) -> SilenceWatch? {
     let recentlySilent = state.isSilent
     let probeAfter = recentlySilent ? Duration.zero : Self.silenceProbeAfter
     let budget = recentlySilent ? Self.silenceRecheckBudget : Self.silenceProbeBudget
-    guard timeout > probeAfter + budget else {
-      return try await connection.call(.meta, payload: payload, timeout: timeout)
+    guard callBudget > probeAfter + budget else { return nil }
+    let watch = SilenceWatch()
+    watch.task = Task {
+      try? await Task.sleep(for: probeAfter)
+      while !Task.isCancelled {
+        if await self.anyServerAnswers(within: budget) {
+          self.state.answered()
+          try? await Task.sleep(for: .milliseconds(500))
+          continue
+        }
+        guard !Task.isCancelled else { return }
+        self.state.markSilent()
+        watch.fire(
+          CairnError(
+            .timeout, "no metadata server answered for \(probeAfter + budget) (every one stopped or cut off)",
+            details: [Self.silentMarker]))
+        return
+      }
     }
+    return watch
+  }
+
+  /// Sends one attempt; ends with the watch's error as soon as it fires.
+  func watchedCall(_ connection: WireConnection, payload: ByteBuffer, timeout: Duration, watch: SilenceWatch?)
+    async throws(CairnError) -> WireReply
+  {
+    guard let watch else { return try await connection.call(.meta, payload: payload, timeout: timeout) }
     let race = FirstOf<Result<WireReply, CairnError>>()
-    let attempt = Task {
+    watch.onFire { race.finish(.failure($0)) }
+    Task {
+      // An abandoned attempt ends at its own timeout; its outcome is then ignored.
       do {
         race.finish(.success(try await connection.call(.meta, payload: payload, timeout: timeout)))
       } catch let error as CairnError {
@@ -41,29 +70,7 @@ extension MetaClient {
         race.finish(.failure(CairnError.wrapping(error)))
       }
     }
-    let watch = Task {
-      try? await Task.sleep(for: probeAfter)
-      while !Task.isCancelled && !race.isFinished {
-        if await self.anyServerAnswers(within: budget) {
-          self.state.answered()
-          try? await Task.sleep(for: .milliseconds(500))
-          continue
-        }
-        guard !Task.isCancelled && !race.isFinished else { return }
-        self.state.markSilent()
-        race.finish(
-          .failure(
-            CairnError(
-              .timeout,
-              "no metadata server answered for \(probeAfter + budget) (every one stopped or cut off)",
-              details: [Self.silentMarker])))
-        return
-      }
-    }
-    let result = await race.value()
-    watch.cancel()
-    _ = attempt  // an abandoned attempt ends at its own timeout; its outcome is ignored
-    return try result.get()
+    return try await race.value().get()
   }
 
   /// The detail that marks a silent-service timeout.
@@ -106,6 +113,42 @@ extension MetaClient {
     timer.cancel()
     for task in tasks { task.cancel() }
     return answered
+  }
+}
+
+/// The silence watch of one call: fires at most once, telling every registered attempt.
+final class SilenceWatch: @unchecked Sendable {
+  private let lock = NSLock()
+  private var error: CairnError?
+  private var handlers: [@Sendable (CairnError) -> Void] = []
+  var task: Task<Void, Never>?
+
+  var firedError: CairnError? { lock.withLock { error } }
+
+  func fire(_ e: CairnError) {
+    let list = lock.withLock { () -> [@Sendable (CairnError) -> Void] in
+      guard error == nil else { return [] }
+      error = e
+      let l = handlers
+      handlers = []
+      return l
+    }
+    for h in list { h(e) }
+  }
+
+  /// Calls `handler` when the watch fires (at once if it has).
+  func onFire(_ handler: @escaping @Sendable (CairnError) -> Void) {
+    let fired = lock.withLock { () -> CairnError? in
+      if let error { return error }
+      handlers.append(handler)
+      return nil
+    }
+    if let fired { handler(fired) }
+  }
+
+  func cancel() {
+    task?.cancel()
+    lock.withLock { handlers = [] }
   }
 }
 

@@ -48,6 +48,8 @@ public final class MetaClient: Sendable {
     var anyReplied = false
     var silent = false
     let start = ContinuousClock.now
+    let watch = startSilenceWatch(callBudget: budget)
+    defer { watch?.cancel() }
     var round = 0
     while true {
       var redirectsThisRound = 0
@@ -57,6 +59,10 @@ public final class MetaClient: Sendable {
         queue.removeFirst()
         guard tried.insert(address).inserted else { continue }
         if anyReplied && timedOut.contains(address) { continue }
+        if watch?.firedError != nil {
+          silent = true
+          break
+        }
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { break }
         let connection: WireConnection
@@ -68,7 +74,8 @@ public final class MetaClient: Sendable {
           continue
         }
         do throws(CairnError) {
-          let reply = try await watchedCall(connection, payload: request.payload, timeout: min(remaining, perAttempt))
+          let reply = try await watchedCall(
+            connection, payload: request.payload, timeout: min(remaining, perAttempt), watch: watch)
           let response = try MetaResponse(payload: reply.payload)
           state.answered()
           if kind != .anywhere { state.remember(address) }
