@@ -191,6 +191,25 @@ public final class CachingBackend: VolumeBackend, @unchecked Sendable {
     }
   }
 
+  /// Records, from the service's diff, which directories changed between the two versions (a
+  /// mount's reload or commit), so listings cached for `from` serve `to` when degraded. Best
+  /// effort: without an answer nothing is recorded.
+  public func rememberMove(from: UInt64, to: UInt64, changedPaths: [VolumePath]?) async {
+    guard from < to, let info = knownVolume() else { return }
+    if let changedPaths {
+      cache.saveLink(volume: info, version: to, base: from, changedDirectories: MetadataCache.changedDirectories(changedPaths))
+      return
+    }
+    guard shouldTry() else { return }
+    do throws(CairnError) {
+      let diff = try await inner.diff(from: from, to: to)
+      cache.saveLink(
+        volume: info, version: to, base: from, changedDirectories: MetadataCache.changedDirectories(diff.map(\.path)))
+    } catch {
+      logger.debug("no version link recorded", metadata: ["from": "\(from)", "to": "\(to)", "error": "\(error.message)"])
+    }
+  }
+
   /// Asks the service for the volume, whatever the backoff says (the retry loop calls it on its
   /// own schedule).
   public func probe() async -> Bool {

@@ -69,9 +69,68 @@ public final class MetadataCache: @unchecked Sendable {
     write(bytes, to: listingFile(volume, version, path))
   }
 
-  /// The cached children of `path` in `version`, or nil when this node never listed it.
+  /// The cached children of `path` in `version`, or nil when this node never listed it. When
+  /// only an older version's listing is cached and `path`'s children did not change since (see
+  /// `saveLink`), that one is returned.
   public func listing(volume: VolumeInfo, version: UInt64, path: VolumePath) -> [DirectoryEntry]? {
-    read(listingFile(volume, version, path)).flatMap { try? BinaryDecoder().decode([DirectoryEntry].self, from: $0) }
+    var v = version
+    for _ in 0...Self.maxLinkHops {
+      if let hit = read(listingFile(volume, v, path)).flatMap({ try? BinaryDecoder().decode([DirectoryEntry].self, from: $0) }) {
+        return hit
+      }
+      // A change at or above `path` (a changed directory, or a changed entry that is `path`
+      // or one of its ancestors) means the older listing may not hold.
+      guard let link = link(volume: volume, version: v),
+        !link.changedDirectories.contains(where: { $0 == "/" || $0 == path.rawValue || path.rawValue.hasPrefix($0 + "/") })
+      else { return nil }
+      v = link.base
+    }
+    return nil
+  }
+
+  /// How `version` differs from an older `base`: the directories whose children changed.
+  struct VersionLink: Codable, Equatable {
+    var base: UInt64
+    var changedDirectories: Set<String>
+  }
+
+  /// Most links followed for one lookup.
+  static let maxLinkHops = 32
+
+  /// Records that `version` has the same directory listings as `base` except for
+  /// `changedDirectories` (from the metadata service's diff), so a directory this node listed at
+  /// `base` is served at `version` too while the service is unreachable.
+  public func saveLink(volume: VolumeInfo, version: UInt64, base: UInt64, changedDirectories: Set<VolumePath>) {
+    precondition(base < version, "a version links to an older one")
+    let link = VersionLink(base: base, changedDirectories: Set(changedDirectories.map(\.rawValue)))
+    guard let bytes = try? BinaryEncoder().encode(link) else { return }
+    write(bytes, to: versionDirectory(volume, version) + "/link")
+  }
+
+  func link(volume: VolumeInfo, version: UInt64) -> VersionLink? {
+    read(versionDirectory(volume, version) + "/link").flatMap { try? BinaryDecoder().decode(VersionLink.self, from: $0) }
+  }
+
+  /// The directories whose listing changes when `paths` change: each path's parent, and the
+  /// path itself (with everything under it).
+  public static func changedDirectories(_ paths: [VolumePath]) -> Set<VolumePath> {
+    var out: Set<VolumePath> = []
+    for path in paths {
+      out.insert(path)
+      if !path.isRoot { out.insert(path.parent) }
+    }
+    return out
+  }
+
+  /// The paths a commit's changes touch.
+  public static func touchedPaths(_ changes: [Change]) -> [VolumePath] {
+    changes.flatMap { change -> [VolumePath] in
+      switch change {
+      case .put(let p, _), .delete(let p, _): return [p]
+      case .rename(let from, let to, _): return [from, to]
+      default: return [.root]  // anything else: assume everything changed
+      }
+    }
   }
 
   /// The newest version of the volume whose root listing is cached (what a new mount without an
@@ -80,7 +139,14 @@ public final class MetadataCache: @unchecked Sendable {
     let dir = volumeDirectory(volume.name.rawValue) + "/" + Self.identity(volume)
     let versions = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap(UInt64.init)
     let rootName = Self.fileName(for: .root)
-    return versions.sorted(by: >).first { FileManager.default.fileExists(atPath: dir + "/\($0)/" + rootName) }
+    let withRoot = versions.sorted(by: >).filter { FileManager.default.fileExists(atPath: dir + "/\($0)/" + rootName) }
+    // Prefer a version whose other directories can be found: linked to an older one, or with
+    // more than its root listed (a version whose link could not be recorded has only its root).
+    let resolvable = withRoot.first { v in
+      let files = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/\(v)")) ?? []
+      return files.contains("link") || files.filter { $0 != "link" && !$0.hasPrefix(".") }.count > 1
+    }
+    return resolvable ?? withRoot.first
   }
 
   /// Keeps the listings of `version` from eviction by this process.

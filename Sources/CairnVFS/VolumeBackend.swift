@@ -19,10 +19,16 @@ public protocol VolumeBackend: Sendable {
   func probe() async -> Bool
   /// `volume()` with a short deadline, for probes of a service that did not answer.
   func probeVolume() async throws(CairnError) -> VolumeInfo
+  /// The mount moved from `from` to `to` (a newer version): a backend with a node cache records
+  /// which directories differ (from `changedPaths` when the caller knows them, else from the
+  /// service's diff), so the listings it holds for `from` serve `to` while degraded.
+  func rememberMove(from: UInt64, to: UInt64, changedPaths: [VolumePath]?) async
 }
 
 extension VolumeBackend {
   public func health() -> BackendHealth? { nil }
+
+  public func rememberMove(from: UInt64, to: UInt64, changedPaths: [VolumePath]?) async {}
 
   public func probeVolume() async throws(CairnError) -> VolumeInfo { try await volume() }
 

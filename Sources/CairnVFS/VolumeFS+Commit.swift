@@ -72,8 +72,11 @@ extension VolumeFS {
       }
       throw error
     }
+    // Which directories this version changed (only ours when nothing came in between; else
+    // the service's diff), so this node's cached listings keep serving it when degraded.
+    rememberMove(from: base, to: result.version, changedPaths: result.version == base + 1 ? MetadataCache.touchedPaths(changes) : nil)
     lock.lock()
-    for file in files.values { Foundation.unlink(file.path) }
+    let keptPending = pendingCommit
     ops.removeAll()
     stagedFiles.removeAll()
     pendingCommit = nil
@@ -82,8 +85,34 @@ extension VolumeFS {
     lock.unlock()
     logger.info(
       "committed", metadata: ["volume": "\(config.volume)", "version": "\(result.version)", "changes": "\(changes.count)"])
-    _ = try rebuild(to: result.version, replaying: [])
+    do throws(VFSError) {
+      _ = try rebuild(to: result.version, replaying: [])
+    } catch where Self.isRetryable(error) {
+      // (Only loading the new version's root can fail this way, before anything is swapped.)
+      // Applied, but the mount could not move to the new version (the service went away
+      // between the two). Keep the staged state and the commit's key, as the journal still
+      // has them: the next commit (or the queue, in degraded mode) sends the same key, which
+      // the service answers with this same version, and then the mount moves.
+      lock.lock()
+      ops = pendingOps
+      stagedFiles = files
+      pendingCommit = keptPending
+      lock.unlock()
+      logger.warning(
+        "committed, but the mount stays on its version until the commit is confirmed again",
+        metadata: ["volume": "\(config.volume)", "version": "\(result.version)", "error": "\(error.message)"])
+      return result.version
+    }
+    for file in files.values { Foundation.unlink(file.path) }
     return result.version
+  }
+
+  /// Records the move in the node cache (bounded: at most one diff request of 3 s).
+  func rememberMove(from: UInt64, to: UInt64, changedPaths: [VolumePath]?) {
+    _ = try? Bridge.wait(timeoutSeconds: min(config.operationTimeoutSeconds, 3), "recording a version link") {
+      [backend] () throws(CairnError) in
+      await backend.rememberMove(from: from, to: to, changedPaths: changedPaths)
+    }
   }
 
   /// The commit's changes, in the order the ops were made.
@@ -232,6 +261,7 @@ extension VolumeFS {
           details: Set(conflicts.map(\.rawValue)).sorted())
       }
     }
+    if destination > from { rememberMove(from: from, to: destination, changedPaths: nil) }
     let dropped = try rebuild(to: destination, replaying: staged)
     lock.lock()
     pinSource = nil
