@@ -65,18 +65,13 @@ public final class BlockTransfer: Sendable {
     let results = await withTaskGroup(of: Result<(Int, Int), CairnError>.self) { group in
       for address in needed {
         let bytes = unique[address] ?? []
-        let placed = Rendezvous.place(address, replicas: replicas, among: targets).map(\.serverId)
-        let spares = Rendezvous.ranked(address, among: targets).map(\.serverId).filter { !placed.contains($0) }
+        let (placed, spares) = Self.placementOrder(address, replicas: replicas, among: targets)
         group.addTask {
           let (task, isOwner) = await self.uploads.task(for: address) {
-            var outcome = await self.putReplicated(address, bytes, on: placed, quorum: quorum)
-            if outcome.durable < quorum, !spares.isEmpty {
-              // Some placed servers failed (died, full): top up the quorum on the next-ranked
-              // servers; repair spreads the copies later.
-              let missing = quorum - outcome.durable
-              outcome.add(await self.putReplicated(address, bytes, on: Array(spares.prefix(missing)), quorum: missing))
+            let (outcome, tried) = await Self.putWithSpares(placed: placed, spares: spares, quorum: quorum) { ids, q in
+              await self.putReplicated(address, bytes, on: ids, quorum: q)
             }
-            return outcome.result(address, bytes: bytes.count, quorum: quorum, tried: placed.count)
+            return outcome.result(address, bytes: bytes.count, quorum: quorum, tried: tried)
           }
           let result = await task.value
           // Only uploads in flight are shared: a finished one may have been garbage-collected
@@ -102,6 +97,43 @@ public final class BlockTransfer: Sendable {
     return stats
   }
 
+  /// A block's rendezvous placement on `targets`, and the other servers in rendezvous order
+  /// (the spares that top up a write quorum when placed servers fail).
+  static func placementOrder(_ address: BlockAddress, replicas: Int, among targets: [PlacementTarget]) -> (
+    placed: [UInt64], spares: [UInt64]
+  ) {
+    let placed = Rendezvous.place(address, replicas: replicas, among: targets).map(\.serverId)
+    let spares = Rendezvous.ranked(address, among: targets).map(\.serverId).filter { !placed.contains($0) }
+    return (placed, spares)
+  }
+
+  /// `placementOrder` over chunk server statuses (as `writableServers` lists them).
+  static func placementOrder(_ address: BlockAddress, replicas: Int, among servers: [ChunkServerStatus]) -> (
+    placed: [UInt64], spares: [UInt64]
+  ) {
+    placementOrder(address, replicas: replicas, among: servers.map { PlacementTarget(serverId: $0.serverId, zone: $0.zone) })
+  }
+
+  /// Puts a block on its placed servers, then, while fewer than `quorum` copies are durable
+  /// (placed servers dead, full, or refusing), on further spares in rendezvous order, as many at
+  /// a time as copies are missing, until the quorum is met or no spare is left (repair spreads
+  /// the copies later). Returns what was achieved and how many servers were tried.
+  static func putWithSpares(
+    placed: [UInt64], spares: [UInt64], quorum: Int, put: ([UInt64], Int) async -> PutOutcome
+  ) async -> (PutOutcome, tried: Int) {
+    var outcome = await put(placed, quorum)
+    var tried = placed.count
+    var rest = spares[...]
+    while outcome.durable < quorum, !rest.isEmpty {
+      let missing = quorum - outcome.durable
+      let next = Array(rest.prefix(missing))
+      rest = rest.dropFirst(next.count)
+      tried += next.count
+      outcome.add(await put(next, missing))
+    }
+    return (outcome, tried)
+  }
+
   /// What one round of puts of a block achieved.
   struct PutOutcome {
     var durable = 0
@@ -120,7 +152,7 @@ public final class BlockTransfer: Sendable {
       let code: CairnError.Code = errors.contains { $0.contains("full") } ? .noSpace : .unavailable
       return .failure(
         CairnError(
-          code, "block \(address.shortHex) is durable on \(durable) server(s) (\(tried) placed), \(quorum) needed",
+          code, "block \(address.shortHex) is durable on \(durable) server(s) (\(tried) tried), \(quorum) needed",
           details: errors))
     }
   }
