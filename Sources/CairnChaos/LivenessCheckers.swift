@@ -48,7 +48,7 @@ extension Checkers {
     let period = faultPeriod(history)
     return kinds.map { kind in
       var violations: [String] = []
-      let bound = deadlines.slowOperationSeconds
+      let bound = deadlines.slowBound(kind)
       let t = tally(history, kind: kind, from: period?.start ?? -.infinity, to: period?.end ?? .infinity, slowAfter: bound)
       var summary = "\(kind.rawValue): \(t.ok)/\(t.total) ok during the faults (\(percent(t.availability)))"
       if t.slow > 0 { summary += ", \(t.slow) more succeeded only after over \(Format.seconds(bound)) (counted as unavailable)" }

@@ -106,6 +106,11 @@ public struct Deadlines: Sendable, Equatable {
   /// longer than this counts as unavailable: a container blocked for the whole outage was not
   /// served, whatever the outcome said in the end.
   public var slowOperationSeconds: Double = 5
+  /// Per-kind overrides of `slowOperationSeconds` (a mount storm's mounts queue in the harness).
+  public var slowOperationSecondsPerKind: [OperationKind: Double] = [:]
+
+  /// The slow-operation bound for `kind`.
+  public func slowBound(_ kind: OperationKind) -> Double { slowOperationSecondsPerKind[kind] ?? slowOperationSeconds }
 
   public init() {}
 }

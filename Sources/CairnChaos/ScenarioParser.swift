@@ -131,6 +131,7 @@ public enum ScenarioParser {
   static func parseDeadlines(_ table: TOMLTable, context: String) throws(ScenarioError) -> Deadlines {
     let r = TableReader(table, context: context + " [deadlines]")
     try r.allow(["min_availability", "max_unavailable_seconds", "recover_within_seconds", "max_read_latency_seconds", "slow_operation_seconds",
+      "slow_operation_seconds_per_kind",
     ])
     var d = Deadlines()
     d.minAvailability = try kindMap(r, "min_availability", range: 0...1)
@@ -138,6 +139,7 @@ public enum ScenarioParser {
     d.recoverWithinSeconds = try r.double("recover_within_seconds", in: 0...3600) ?? d.recoverWithinSeconds
     d.maxReadLatencySeconds = try r.double("max_read_latency_seconds", in: 0.001...3600)
     d.slowOperationSeconds = try r.double("slow_operation_seconds", in: 0.001...3600) ?? d.slowOperationSeconds
+    d.slowOperationSecondsPerKind = try kindMap(r, "slow_operation_seconds_per_kind", range: 0.001...3600)
     return d
   }
 

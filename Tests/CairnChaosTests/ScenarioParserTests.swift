@@ -38,6 +38,7 @@ final class ScenarioParserTests: XCTestCase {
     max_unavailable_seconds = { mount = 10 }
     recover_within_seconds = 15
     slow_operation_seconds = 4
+    slow_operation_seconds_per_kind = { mount = 12 }
     """
 
   func testParsesEverySection() throws {
@@ -55,6 +56,8 @@ final class ScenarioParserTests: XCTestCase {
     XCTAssertEqual(s.deadlines.maxUnavailableSeconds[.mount], 10)
     XCTAssertEqual(s.deadlines.recoverWithinSeconds, 15)
     XCTAssertEqual(s.deadlines.slowOperationSeconds, 4)
+    XCTAssertEqual(s.deadlines.slowBound(.mount), 12)
+    XCTAssertEqual(s.deadlines.slowBound(.read), 4)
     XCTAssertEqual(Deadlines().slowOperationSeconds, 5, "the default bound")
   }
 
