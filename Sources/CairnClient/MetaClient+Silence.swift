@@ -82,7 +82,7 @@ extension MetaClient {
   /// reply, even an error) within `budget`; the servers are asked in parallel.
   public func anyServerAnswers(within budget: Duration) async -> Bool {
     let race = FirstOf<Bool>()
-    let payload = WireCodec.encode(MetaRequest.clusterStatus)
+    let payload = MetaRequest.clusterStatus.payload
     let pending = Counter(addresses.count)
     var tasks: [Task<Void, Never>] = []
     for address in addresses {
