@@ -92,7 +92,7 @@ let package = Package(
 
     // Layer 4: the chaos harness (pure scenarios, history and checkers; the runner does the I/O).
     .target(
-      name: "CairnChaos", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strict),
+      name: "CairnChaos", dependencies: ["CairnCore", .product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strict),
     .target(
       name: "CairnChaosRunner",
       dependencies: [
@@ -134,7 +134,7 @@ let package = Package(
       name: "CairnIntegrationTests",
       dependencies: ["CairnClient", "CairnTestSupport", "CairnCore", "CairnWire", "CairnTransport"]),
     .testTarget(name: "CairnMountTests", dependencies: ["CairnTestSupport", "CairnCore"]),
-    .testTarget(name: "CairnChaosTests", dependencies: ["CairnChaos"]),
+    .testTarget(name: "CairnChaosTests", dependencies: ["CairnChaos", "CairnCore"]),
     .testTarget(
       name: "CairnChaosRunnerTests", dependencies: ["CairnChaosRunner", "CairnChaos", "CairnTestSupport", "CairnCore"]),
     .testTarget(

@@ -1,3 +1,5 @@
+import CairnCore
+
 /// The cluster shape a scenario runs against.
 public struct Topology: Sendable, Equatable {
   public var name: String
@@ -197,25 +199,3 @@ public struct ClusterView: Sendable {
   }
 }
 
-/// SplitMix64: a small seeded generator, so a scenario's choices replay from its seed.
-public struct SeededRandom: Sendable, RandomNumberGenerator {
-  private var state: UInt64
-  public init(seed: UInt64) { state = seed }
-
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// A value in `0..<bound`.
-  public mutating func next(below bound: Int) -> Int {
-    precondition(bound > 0, "bound must be positive")
-    return Int(next() % UInt64(bound))
-  }
-
-  /// A value in `0..<1`.
-  public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}

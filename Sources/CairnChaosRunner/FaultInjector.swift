@@ -10,7 +10,7 @@ final class FaultInjector: @unchecked Sendable {
   let recorder: HistoryRecorder
   let scenario: Scenario
   let log: @Sendable (String) -> Void
-  private var random: CairnChaos.SeededRandom
+  private var random: SeededRandom
   private var resolved: [String: [String]] = [:]
   private var openOps: [Int: Int] = [:]
   private var slowDisks: [String: SlowDisk] = [:]
@@ -20,7 +20,7 @@ final class FaultInjector: @unchecked Sendable {
     self.recorder = recorder
     self.scenario = scenario
     self.log = log
-    random = CairnChaos.SeededRandom(seed: scenario.seed ^ 0xFA17)
+    random = SeededRandom(seed: scenario.seed ^ 0xFA17)
   }
 
   func view() async -> ClusterView {
@@ -152,7 +152,7 @@ final class FaultInjector: @unchecked Sendable {
 
 extension ChaosCluster {
   /// The node names of a partition's other side.
-  func resolveGroup(_ selector: NodeSelector, excluding: [String], random: inout CairnChaos.SeededRandom) -> [String] {
+  func resolveGroup(_ selector: NodeSelector, excluding: [String], random: inout SeededRandom) -> [String] {
     let v = ClusterView(metaServers: metaServers, chunkServers: topology.chunkServers, leader: nil)
     return v.resolve(selector, random: &random, excluding: excluding)
   }
@@ -203,7 +203,7 @@ enum BlockFiles {
 
   /// Overwrites the bytes of `count` block files chosen by the seed with garbage (same length),
   /// or deletes them.
-  static func damage(in directory: String, count: Int, delete: Bool, random: inout CairnChaos.SeededRandom)
+  static func damage(in directory: String, count: Int, delete: Bool, random: inout SeededRandom)
     throws(CairnError)
   {
     var files = list(in: directory)

@@ -84,7 +84,7 @@ final class FuseContainers: @unchecked Sendable {
   /// Writes a checkpoint file, `cairn commit`, `cairn reload`.
   func commitCheckpoint(_ mountpoint: String, process: String, sequence: Int, seed: UInt64, bytes: Int) {
     let fileName = "\(process)-\(sequence).bin"
-    var random = CairnChaos.SeededRandom(seed: seed ^ fileName.hashValueStable)
+    var random = SeededRandom(seed: seed ^ fileName.hashValueStable)
     let content = (0..<bytes).map { _ in UInt8(truncatingIfNeeded: random.next()) }
     let path = "/\(Workload.checkpointDirectory)/\(fileName)"
     let op = recorder.invoke(.commit, process: process) {

@@ -240,7 +240,7 @@ final class Pump: @unchecked Sendable {
   private var lastAt = ContinuousClock.now
   private var sourceEnded = false
   private var consecutiveLosses = 0
-  private var random: CairnChaos.SeededRandom
+  private var random: SeededRandom
 
   init(link: LinkProxy, isUp: Bool, source: Int32, destination: Int32, connection: ProxyConnection, seed: UInt64) {
     self.link = link
@@ -248,7 +248,7 @@ final class Pump: @unchecked Sendable {
     self.source = source
     self.destination = destination
     self.connection = connection
-    random = CairnChaos.SeededRandom(seed: seed)
+    random = SeededRandom(seed: seed)
   }
 
   func start() {

@@ -71,7 +71,7 @@ final class Workload: @unchecked Sendable {
     defer { Task { await direct.close() } }
     let settings = VolumeSettings(blockBytes: 256 << 10, replicationFactor: UInt8(topology.replicas))
     _ = try await direct.createVolume(volume, settings: settings)
-    var random = CairnChaos.SeededRandom(seed: scenario.seed)
+    var random = SeededRandom(seed: scenario.seed)
     let model = (0..<scenario.workload.modelBytes).map { _ in UInt8(truncatingIfNeeded: random.next()) }
     modelHash = BlockAddress.of(model).hex
     let file = directory + "/model.bin"
@@ -337,7 +337,7 @@ final class Workload: @unchecked Sendable {
   @discardableResult
   func commitCheckpoint(_ fs: VolumeFS, process: String, sequence: Int) -> QueuedOperation? {
     let fileName = "\(process)-\(sequence).bin"
-    var random = CairnChaos.SeededRandom(seed: scenario.seed ^ UInt64(truncatingIfNeeded: fileName.hashValueStable))
+    var random = SeededRandom(seed: scenario.seed ^ UInt64(truncatingIfNeeded: fileName.hashValueStable))
     let content = (0..<scenario.workload.checkpointBytes).map { _ in UInt8(truncatingIfNeeded: random.next()) }
     let hash = BlockAddress.of(content).hex
     let path = "/\(Self.checkpointDirectory)/\(fileName)"

@@ -1,4 +1,5 @@
 import CairnChaos
+import CairnCore
 import Foundation
 import XCTest
 
@@ -134,7 +135,7 @@ final class FaultInjectorTests: XCTestCase {
       FileManager.default.createFile(atPath: dir + "/" + name, contents: original)
     }
     FileManager.default.createFile(atPath: dir + "/not-a-block", contents: original)
-    var random = CairnChaos.SeededRandom(seed: 3)
+    var random = SeededRandom(seed: 3)
     try BlockFiles.damage(in: scratch + "/chunk", count: 2, delete: false, random: &random)
     let files = BlockFiles.list(in: scratch + "/chunk")
     XCTAssertEqual(files.count, 6)

@@ -1,4 +1,5 @@
 import CairnChaos
+import CairnCore
 import Foundation
 import XCTest
 
@@ -156,6 +157,17 @@ final class FaultScheduleTests: XCTestCase {
     let steps = FaultSchedule.steps(for: Scenario(name: "x", faults: [a, b]), topology: .spof)
     XCTAssertEqual(steps.map(\.time), [5, 7, 15])
     XCTAssertEqual(steps.map(\.fault), [0, 1, 0])
+  }
+
+  /// The generator is CairnCore's SplitMix64: these values must never change, or a scenario's
+  /// seed would stop replaying the same run (pinned before the chaos copy was merged into it).
+  func testTheSeededGeneratorReplaysKnownValues() {
+    var r = SeededRandom(seed: 7)
+    XCTAssertEqual([r.next(below: 1000), r.next(below: 1000)], [487, 804])
+    XCTAssertEqual(r.unit(), 0.9007606806068834, accuracy: 1e-15)
+    var v = SeededRandom(seed: 20260520)
+    let picked = ClusterView(metaServers: 3, chunkServers: 5, leader: 1).resolve(.chunkAny(count: 2), random: &v)
+    XCTAssertEqual(picked, ["chunk-1", "chunk-5"])
   }
 
   func testSelectorsResolveFromTheSeed() {
