@@ -392,23 +392,27 @@ public final class RaftDriver: @unchecked Sendable {
     // never has a lost commit index before it. Terms, votes and entries are always synced.
     let sync = !entries.isEmpty || hardState.map { $0.term != durableHardState.term || $0.votedFor != durableHardState.votedFor } ?? false
     // Entries committed by acknowledgements of earlier, durable batches need not wait for this
-    // batch's fsync: apply them and answer their proposers first (commit latency minus one fsync
-    // under load). The commit index goes to RocksDB before the applies (unsynced; the WAL keeps
-    // the order), so a surviving apply never has its commit index lost.
-    let early = batch.appliesBeforeItsWrite(durableLastIndex: durableLastIndex, durable: durableHardState)
+    // batch's fsync (if it has one: new entries): the write goes to the thread pool (which sends the messages that wait for
+    // it), while this thread applies those entries and answers their proposers (commit latency
+    // minus one fsync, and the fsync's wait overlaps the applies). The commit index goes to
+    // RocksDB before the applies (unsynced; the WAL keeps the order), so a surviving apply never
+    // has its commit index lost.
     var applied: Applied = ([], [])
     do throws(CairnError) {
-      if early {
+      if sync, batch.appliesBeforeItsWrite(durableLastIndex: durableLastIndex, durable: durableHardState) {
         if let hardState { try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: []), sync: false) }
-        applied = try Self.applyEntries(committed, to: machine)
-        resolve(applied)
-        applied = ([], [])
+        let write = BackgroundWrite(
+          store: log.store, batch: try log.batch(hardState: hardState, snapshot: nil, entries: entries), sync: sync,
+          then: messages, send: send)
+        resolve(try Self.applyEntries(committed, to: machine))
+        try write.wait()
+      } else {
+        if persist {
+          try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: entries), sync: sync)
+        }
+        if !messages.isEmpty { send(messages) }
+        if !committed.isEmpty { applied = try Self.applyEntries(committed, to: machine) }
       }
-      if persist {
-        try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: entries), sync: sync)
-      }
-      if !messages.isEmpty { send(messages) }
-      if !early && !committed.isEmpty { applied = try Self.applyEntries(committed, to: machine) }
     } catch {
       logger.critical("cannot persist or apply Raft entries; stopping", metadata: ["error": "\(error)"])
       fatalError("cannot persist or apply Raft entries: \(error)")

@@ -14,8 +14,10 @@ public final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
 
   public init(name: String) {
     // The thread holds the executor until `shutdown()` lets it end.
-    let thread = Thread { self.run() }
-    thread.name = name
+    let thread = Thread {
+      Thread.current.name = name  // set from the thread itself, so tools (perf, top -H) show it
+      self.run()
+    }
     self.thread = thread
     thread.start()
   }
