@@ -64,9 +64,11 @@ final class PlacementDeadAndFullTests: XCTestCase {
     let client = try cluster.client(timeout: .seconds(10))
     let port5 = "127.0.0.1:\(cluster.basePort + 5)"
     var servers: [ChunkServerStatus] = []
-    try await waitFor("chunk-5 up again on its tmpfs") {
+    // The restarted server registers anew (new disk, new id); its old registration stays "up"
+    // until its heartbeats are missed, so wait for the one reporting the tmpfs's free space.
+    try await waitFor("chunk-5 up again on its tmpfs, its old registration down") {
       servers = try await client.servers.all(refresh: true).filter { $0.isUp }
-      return servers.count == 5 && servers.contains { $0.address == port5 }
+      return servers.count == 5 && servers.contains { $0.address == port5 && $0.freeBytes < 200 << 20 }
     }
     let full = try XCTUnwrap(servers.first { $0.address == port5 })
     // A block whose placement includes chunk-5.
@@ -84,11 +86,17 @@ final class PlacementDeadAndFullTests: XCTestCase {
       let address = servers.first { $0.serverId == id }?.address ?? ""
       return (Int(address.split(separator: ":").last ?? "") ?? 0) - cluster.basePort
     }
-    // Fill the tmpfs, kill the two, and put at once (the client's list is still the one above).
-    _ = try ProcessRunner.run("/bin/sh", ["-c", "dd if=/dev/zero of=\(dir)/filler bs=1M 2>/dev/null; true"])
+    // Refresh the client's list (chunk-5 still reports its free space), then at once fill the
+    // tmpfs, kill the two and put: the list is younger than the directory's 3 s refresh age, so
+    // the client still counts all five as writable, as during a fault before heartbeats tell.
+    _ = try await client.servers.all(refresh: true)
+    let fill = try ProcessRunner.run(
+      "/bin/sh", ["-c", "fallocate -l $(df --output=avail -B1 \(dir) | tail -1) \(dir)/filler && df --output=avail -B1 \(dir) | tail -1"])
+    XCTAssertEqual(fill.status, 0, fill.err)
     cluster.kill9("chunk-\(index(deadPlaced))")
     cluster.kill9("chunk-\(index(deadSpare))")
-    _ = try await client.servers.writableServers()  // still the cached list: all five
+    let listed = try await client.servers.writableServers()
+    XCTAssertEqual(listed.count, 5, "the client still lists all five: \(listed)")
     let address = BlockAddress.of(bytes)
     _ = try await client.blocks.upload([(address, bytes)], replicas: 3)
     let back = try await client.blocks.fetch(BlockRef(address: address, length: UInt32(bytes.count)), locations: nil)
