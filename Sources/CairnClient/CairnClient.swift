@@ -17,10 +17,15 @@ public final class CairnClient: Sendable {
   public static let windowBlocks = 8
 
   /// `hedgedReads`: ask a second replica when the first is slower than the threshold (see
-  /// `BlockTransfer.fetch`); off only to measure what hedging buys.
-  public init(metaAddresses: [ServerAddress], author: String? = nil, timeout: Duration = .seconds(30), hedgedReads: Bool = true) {
+  /// `BlockTransfer.fetch`); off only to measure what hedging buys. `attemptTimeout`: how long
+  /// one metadata request waits on one server before trying the next (default: a third of the
+  /// call's timeout, at least 1 s).
+  public init(
+    metaAddresses: [ServerAddress], author: String? = nil, timeout: Duration = .seconds(30),
+    attemptTimeout: Duration? = nil, hedgedReads: Bool = true
+  ) {
     pool = ConnectionPool(connectionsPerAddress: 2, connectTimeout: .seconds(3))
-    meta = MetaClient(addresses: metaAddresses, pool: pool, timeout: timeout)
+    meta = MetaClient(addresses: metaAddresses, pool: pool, timeout: timeout, attemptTimeout: attemptTimeout)
     servers = ServerDirectory(meta: meta)
     blocks = BlockTransfer(meta: meta, pool: pool, servers: servers, hedgedReads: hedgedReads)
     self.author = author ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"

@@ -19,13 +19,19 @@ public final class MetaClient: Sendable {
   public let addresses: [ServerAddress]
   let pool: ConnectionPool
   let timeout: Duration
+  /// How long one attempt on one server may take; nil: a third of the call's budget, at least 1 s.
+  let attemptTimeout: Duration?
   let state = LeaderMemory()
 
-  public init(addresses: [ServerAddress], pool: ConnectionPool, timeout: Duration = .seconds(30)) {
+  public init(
+    addresses: [ServerAddress], pool: ConnectionPool, timeout: Duration = .seconds(30), attemptTimeout: Duration? = nil
+  ) {
     precondition(!addresses.isEmpty, "a metadata client needs at least one address")
+    precondition(attemptTimeout.map { $0 > .zero } ?? true, "an attempt timeout must be positive")
     self.addresses = addresses
     self.pool = pool
     self.timeout = timeout
+    self.attemptTimeout = attemptTimeout
   }
 
   /// The server this client currently believes leads (nil before the first answer).
@@ -36,7 +42,7 @@ public final class MetaClient: Sendable {
   public func call(_ request: MetaRequest, timeout: Duration? = nil) async throws(CairnError) -> MetaResponse {
     let budget = timeout ?? self.timeout
     let deadline = ContinuousClock.now + budget
-    let perAttempt = max(Duration.seconds(1), budget / 3)
+    let perAttempt = attemptTimeout ?? max(Duration.seconds(1), budget / 3)
     let kind = RequestKind(request)
     var failures: [String: String] = [:]
     var mayHaveApplied = false

@@ -97,6 +97,23 @@ final class MetaClientFailoverTests: XCTestCase {
     for server in servers { await server.close() }
   }
 
+  /// A set attempt timeout bounds each attempt, whatever the call's budget: a stopped first
+  /// server costs 0.5 s, not a third of 20 s, and the call still succeeds on the next one (the
+  /// failover test uses this so a commit in flight at a fault retries until the new leader).
+  func testAttemptTimeoutBoundsEachAttemptUnderALongBudget() async throws {
+    let servers = try await servers([Server(answersAfter: nil), Server(answersAfter: .now)])
+    let pool = ConnectionPool()
+    let client = MetaClient(
+      addresses: servers.map(\.localAddress), pool: pool, timeout: .seconds(20), attemptTimeout: .milliseconds(500))
+    let start = ContinuousClock.now
+    guard case .volumes = try await client.call(.listVolumes) else { return XCTFail("unexpected reply") }
+    let elapsed = ContinuousClock.now - start
+    XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(450), "the stopped server was tried first: \(elapsed)")
+    XCTAssertLessThan(elapsed, .milliseconds(3000), "one 0.5 s attempt, then the live server: \(elapsed)")
+    await pool.closeAll()
+    for server in servers { await server.close() }
+  }
+
   /// The followers, still inside their leader lease, name the stopped leader under addresses of
   /// their own (as through the chaos harness's and the failover test's proxies: one link per
   /// pair of members). Before, the client followed each alias and waited a whole attempt on
