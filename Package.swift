@@ -120,13 +120,14 @@ let package = Package(
     // Tests.
     .target(
       name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient", "CairnTransport"], path: "Tests/CairnTestSupport"),
-    .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
+    .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
     .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
     .testTarget(
-      name: "CairnRaftStorageTests", dependencies: ["CairnRaftStorage", "CairnRocksDB", "CairnKV", "CairnRaft"]),
+      name: "CairnRaftStorageTests",
+      dependencies: ["CairnRaftStorage", "CairnRocksDB", "CairnKV", "CairnRaft", "CairnTestSupport"]),
     .testTarget(name: "CairnWireTests", dependencies: ["CairnWire", "CairnTransport"]),
     .testTarget(name: "CairnKVTests", dependencies: ["CairnKV", "CairnRocksDB"]),
-    .testTarget(name: "CairnMetadataTests", dependencies: ["CairnMetadata", "CairnRocksDB"]),
+    .testTarget(name: "CairnMetadataTests", dependencies: ["CairnMetadata", "CairnRocksDB", "CairnTestSupport"]),
     .testTarget(name: "CairnPlacementTests", dependencies: ["CairnPlacement"]),
     .testTarget(name: "CairnBlockStoreTests", dependencies: ["CairnBlockStore"]),
     .testTarget(name: "CairnVFSTests", dependencies: ["CairnVFS", "CairnKV"]),

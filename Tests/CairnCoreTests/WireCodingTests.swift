@@ -1,40 +1,13 @@
+import CairnTestSupport
 import XCTest
 
 @testable import CairnCore
 
-/// Checks that every strict prefix of `bytes` and every single-byte corruption of it is either
-/// refused with a `CairnError` or decodes to something (a flipped byte may still be valid), and
-/// never traps; prefixes must always be refused.
+/// Every strict prefix refused, corruptions and garbage never trap (`hostileInputProblems`).
 func assertHostileInputRefused<T>(
-  _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line,
-  _ decode: ([UInt8]) throws(CairnError) -> T
+  _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line, _ decode: ([UInt8]) throws(CairnError) -> T
 ) {
-  for n in 0..<bytes.count {
-    do {
-      _ = try decode(Array(bytes.prefix(n)))
-      XCTFail("a \(n)-byte prefix of \(bytes.count) bytes decoded", file: file, line: line)
-    } catch {
-      XCTAssertEqual(error.code, .protocolError, "\(error)", file: file, line: line)
-    }
-  }
-  for i in 0..<bytes.count {
-    for value: UInt8 in [0x00, 0x01, 0x7F, 0x80, 0xFF, bytes[i] ^ 0x55] {
-      var corrupted = bytes
-      corrupted[i] = value
-      _ = try? decode(corrupted)
-    }
-  }
-  var rng = SeededRandom(seed: UInt64(bytes.count))
-  for _ in 0..<200 {
-    let garbage = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-    _ = try? decode(garbage)
-  }
-  do {
-    _ = try decode(bytes + [0])
-    XCTFail("a trailing byte was accepted", file: file, line: line)
-  } catch {
-    XCTAssertTrue(error.message.contains("trailing"), "\(error)", file: file, line: line)
-  }
+  XCTAssertEqual(hostileInputProblems(bytes, refusesTrailingByte: false, decode), [], file: file, line: line)
 }
 
 final class WireCodingTests: XCTestCase {
@@ -78,6 +51,17 @@ final class WireCodingTests: XCTestCase {
         version: 9, parent: 8, author: "", timeNanos: -1, message: "m", changedPaths: 1, fileCount: 2, totalBytes: 3))
     try roundTrip(Self.address)
     try roundTrip(VolumePath.root)
+  }
+
+  /// The hostile-input check itself: a decoder that accepts prefixes or trailing bytes is named.
+  func testHostileInputCheckNamesADecoderThatAcceptsTooMuch() {
+    let lax = hostileInputProblems([1, 2, 3]) { (b: [UInt8]) throws(CairnError) in b.count }
+    XCTAssertEqual(lax.count, 4, "\(lax)")  // three prefixes and the trailing byte
+    let strict = hostileInputProblems([1, 2, 3]) { (b: [UInt8]) throws(CairnError) -> Int in
+      guard b == [1, 2, 3] else { throw CairnError(.protocolError, "not 1, 2, 3") }
+      return 3
+    }
+    XCTAssertEqual(strict, [])
   }
 
   func testCommitRefusesHostileInput() throws {

@@ -1,6 +1,7 @@
 import CairnCore
 import CairnKV
 import CairnRaft
+import CairnTestSupport
 import XCTest
 
 @testable import CairnRaftStorage
@@ -119,28 +120,7 @@ final class RaftWireCodecTests: XCTestCase {
   private func assertRefused<T>(
     _ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line, _ decode: ([UInt8]) throws(CairnError) -> T
   ) {
-    for n in 0..<bytes.count {
-      do {
-        _ = try decode(Array(bytes.prefix(n)))
-        XCTFail("a \(n)-byte prefix of \(bytes.count) bytes decoded", file: file, line: line)
-      } catch {
-        XCTAssertEqual(error.code, .protocolError, "\(error)", file: file, line: line)
-      }
-    }
-    for i in 0..<bytes.count {
-      for value: UInt8 in [0x00, 0x01, 0x7F, 0x80, 0xFF, bytes[i] ^ 0x55] {
-        var corrupted = bytes
-        corrupted[i] = value
-        _ = try? decode(corrupted)
-      }
-    }
-    var rng = SeededRandom(seed: UInt64(bytes.count))
-    for _ in 0..<200 {
-      let garbage = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-      _ = try? decode(garbage)
-      _ = try? decode(bytes.prefix(1) + garbage)
-    }
-    XCTAssertThrowsError(try decode(bytes + [0]), file: file, line: line)
+    XCTAssertEqual(hostileInputProblems(bytes, decode), [], file: file, line: line)
   }
 }
 
