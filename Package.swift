@@ -6,6 +6,16 @@ let strict: [SwiftSetting] = [
   .enableUpcomingFeature("ExistentialAny")
 ]
 
+/// RocksDB from Debian's static archive (librocksdb-dev ships it with the -dev packages of its
+/// compression libraries): linked into the executable, its thread-local counters (touched on every
+/// key comparison) are plain %fs accesses instead of `__tls_get_addr` calls through the shared
+/// library — about a tenth of a metadata member's apply time (docs/benchmarks.md).
+let rocksDBLinking: [LinkerSetting] = [
+  .unsafeFlags([
+    "-Xlinker", "-l:librocksdb.a", "-lgflags", "-lsnappy", "-lz", "-lbz2", "-llz4", "-lzstd", "-lstdc++", "-lm",
+  ])
+]
+
 let package = Package(
   name: "Cairn",
   platforms: [.macOS(.v14)],
@@ -21,7 +31,8 @@ let package = Package(
   ],
   targets: [
     // Layer 0: C shims (system libraries found through pkg-config).
-    .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+    // RocksDB is linked statically (see `rocksDBLinking` below), so no pkg-config `-lrocksdb`.
+    .systemLibrary(name: "CRocksDB", providers: [.apt(["librocksdb-dev"])]),
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
     .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .systemLibrary(name: "CFuse3", pkgConfig: "fuse3", providers: [.apt(["libfuse3-dev"])]),
@@ -40,7 +51,8 @@ let package = Package(
     .target(name: "CairnPlacement", dependencies: ["CairnCore"], swiftSettings: strict),
 
     // Layer 1: I/O shells.
-    .target(name: "CairnRocksDB", dependencies: ["CairnKV", "CRocksDB"], swiftSettings: strict),
+    .target(
+      name: "CairnRocksDB", dependencies: ["CairnKV", "CRocksDB"], swiftSettings: strict, linkerSettings: rocksDBLinking),
     .target(name: "CairnBlockStore", dependencies: ["CairnCore", "CZstd"], swiftSettings: strict),
     .target(
       name: "CairnTransport",

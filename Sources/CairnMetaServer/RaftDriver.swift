@@ -482,31 +482,50 @@ public final class RaftDriver: @unchecked Sendable {
   typealias Applied = (outcomes: [(LogIndex, Term, Result<MetadataResult, CairnError>?)], learned: [(UInt64, String)])
 
   /// Applies committed entries to the state machine (unsynced: the Raft log holds them, and
-  /// entries after the persisted applied index are applied again after a crash). Entries at or
-  /// below the machine's applied index were applied before a restart and are skipped.
+  /// entries after the persisted applied index are applied again after a crash), all of them in
+  /// one store write (`MetadataStateMachine.applyAll`). Entries at or below the machine's applied
+  /// index were applied before a restart and are skipped.
   static func applyEntries(_ entries: [LogEntry], to machine: MetadataStateMachine) throws(CairnError) -> Applied {
-    var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
+    var items: [(index: UInt64, item: MetadataStateMachine.LogItem)] = []
+    items.reserveCapacity(entries.count)
+    // Per entry: its term, and whether it carries a member address (answered `.done`).
+    var terms: [(Term, isAddress: Bool)] = []
     var addresses: [(UInt64, String)] = []
     for entry in entries where entry.index > machine.appliedIndex {
       guard case .command(let bytes) = entry.payload else {
-        try machine.skip(to: entry.index, sync: false)
-        out.append((entry.index, entry.term, nil))
+        items.append((entry.index, .other(WriteBatch())))
+        terms.append((entry.term, false))
         continue
       }
       switch try ReplicatedCommand(decoding: bytes) {
       case .metadata(let command):
-        out.append((entry.index, entry.term, try machine.apply(command, at: entry.index, sync: false)))
+        items.append((entry.index, .command(command)))
+        terms.append((entry.term, false))
       case .memberAddress(let member, let address):
         var batch = WriteBatch()
         batch.put(addressKey(member), Array(address.utf8))
-        try machine.store.write(batch, sync: false)
-        try machine.skip(to: entry.index, sync: false)
+        items.append((entry.index, .other(batch)))
+        terms.append((entry.term, true))
         addresses.append((member, address))
-        out.append((entry.index, entry.term, .success(.done)))
       }
+    }
+    guard !items.isEmpty else { return ([], []) }
+    // One store write per slice, so a long catch-up never stages an unbounded batch in memory.
+    var results: [Result<MetadataResult, CairnError>?] = []
+    results.reserveCapacity(items.count)
+    for start in stride(from: 0, to: items.count, by: maxEntriesPerApplyWrite) {
+      results += try machine.applyAll(Array(items[start..<min(start + maxEntriesPerApplyWrite, items.count)]), sync: false)
+    }
+    var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
+    out.reserveCapacity(items.count)
+    for i in items.indices {
+      out.append((items[i].index, terms[i].0, terms[i].isAddress ? .success(.done) : results[i]))
     }
     return (out, addresses)
   }
+
+  /// Most committed entries applied with one store write.
+  static let maxEntriesPerApplyWrite = 256
 
   /// Answers the proposals waiting for applied entries (by index and term).
   private func resolve(_ applied: Applied) {

@@ -10,13 +10,31 @@ import CairnKV
 /// commands (a conflict, a missing volume) write nothing but the applied index, so every replica
 /// reaches the same state.
 public final class MetadataStateMachine: @unchecked Sendable {
+  /// The store itself: what readers read (applied state only).
   public let store: any KVStore
+  /// The applies' view of `store`: a batch of entries is staged here and written in one store
+  /// write, and the few hot records every commit reads (volume records and names, counters) are
+  /// remembered across batches. Only applies (under `applyLock`) touch it.
+  private let view: StagedStore
   /// Serializes applies; reads go straight to the store's snapshots.
   private let applyLock = NSLockLike()
   public private(set) var appliedIndex: UInt64
 
+  /// One committed log entry for `applyAll`.
+  public enum LogItem: Sendable {
+    /// A metadata command.
+    case command(MetadataCommand)
+    /// An entry without a metadata command (a replicated log's no-op and membership entries), with
+    /// writes of its own outside the metadata tables (may be empty).
+    case other(WriteBatch)
+  }
+
   public init(store: any KVStore) throws(CairnError) {
     self.store = store
+    view = StagedStore(base: store, cacheLimit: 4096) { key in
+      guard let table = key.first else { return false }
+      return table == Keys.volume || table == Keys.volumeByName || table == Keys.meta
+    }
     appliedIndex = try store.get(Keys.appliedIndex).map { Keys.readU64($0) } ?? 0
   }
 
@@ -26,26 +44,55 @@ public final class MetadataStateMachine: @unchecked Sendable {
   public func apply(_ command: MetadataCommand, at index: UInt64, sync: Bool = true) throws(CairnError)
     -> Result<MetadataResult, CairnError>
   {
-    try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
-      try applyLocked(command, at: index, sync: sync)
+    guard let result = try applyAll([(index, .command(command))], sync: sync).first ?? nil else {
+      preconditionFailure("a command entry always has a result")
+    }
+    return result
+  }
+
+  /// Applies consecutive log entries (the first must be `appliedIndex + 1`) with ONE store write
+  /// for all of them, synced if asked: each entry's command sees the writes of the entries before
+  /// it, and the batch — with the applied index of its last entry — is atomic. Returns each
+  /// entry's result (nil for `.other`). Failed commands write nothing, as with `apply`.
+  public func applyAll(_ items: [(index: UInt64, item: LogItem)], sync: Bool) throws(CairnError)
+    -> [Result<MetadataResult, CairnError>?]
+  {
+    try applyLock.withLock { () throws(CairnError) -> [Result<MetadataResult, CairnError>?] in
+      precondition(!view.hasStagedWrites, "a batch of applies began with writes still staged")
+      var results: [Result<MetadataResult, CairnError>?] = []
+      results.reserveCapacity(items.count)
+      var last = appliedIndex
+      for (index, item) in items {
+        precondition(index == last + 1, "applied \(last), asked to apply \(index)")
+        switch item {
+        case .command(let command): results.append(stage(command))
+        case .other(let batch):
+          view.stage(batch)
+          results.append(nil)
+        }
+        last = index
+      }
+      guard last > appliedIndex else { return results }
+      var tail = WriteBatch()
+      tail.put(Keys.appliedIndex, Keys.u64(last))
+      view.stage(tail)
+      try view.flush(sync: sync)
+      appliedIndex = last
+      return results
     }
   }
 
   /// Records log entry `index` (which must be `appliedIndex + 1`) as applied without a command
   /// (a replicated log's no-op and membership entries).
   public func skip(to index: UInt64, sync: Bool = true) throws(CairnError) {
-    try applyLock.withLock { () throws(CairnError) in
-      precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to skip \(index)")
-      var batch = WriteBatch()
-      batch.put(Keys.appliedIndex, Keys.u64(index))
-      try store.write(batch, sync: sync)
-      appliedIndex = index
-    }
+    _ = try applyAll([(index, .other(WriteBatch()))], sync: sync)
   }
 
   /// Re-reads the applied index after the store's contents were replaced (a snapshot install).
   public func reloadAppliedIndex() throws(CairnError) {
     try applyLock.withLock { () throws(CairnError) in
+      view.discardStaged()
+      view.invalidateCache()
       appliedIndex = try store.get(Keys.appliedIndex).map { Keys.readU64($0) } ?? 0
     }
   }
@@ -54,26 +101,28 @@ public final class MetadataStateMachine: @unchecked Sendable {
   /// the same lock as the apply, so concurrent callers never collide.
   public func applyNext(_ command: MetadataCommand) throws(CairnError) -> MetadataResult {
     try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
-      try applyLocked(command, at: appliedIndex + 1)
+      precondition(!view.hasStagedWrites, "an apply began with writes still staged")
+      let index = appliedIndex + 1
+      let outcome = stage(command)
+      var tail = WriteBatch()
+      tail.put(Keys.appliedIndex, Keys.u64(index))
+      view.stage(tail)
+      try view.flush(sync: true)
+      appliedIndex = index
+      return outcome
     }.get()
   }
 
-  private func applyLocked(_ command: MetadataCommand, at index: UInt64, sync: Bool = true) throws(CairnError)
-    -> Result<MetadataResult, CairnError>
-  {
-    precondition(index == appliedIndex + 1, "applied \(appliedIndex), asked to apply \(index)")
-    var context = CommandContext(store: store)
-    let outcome: Result<MetadataResult, CairnError>
+  /// Runs `command` against the staged view and stages its writes (none when it fails).
+  private func stage(_ command: MetadataCommand) -> Result<MetadataResult, CairnError> {
+    var context = CommandContext(store: view)
     do throws(CairnError) {
-      outcome = .success(try execute(command, in: &context))
+      let result = try execute(command, in: &context)
+      view.stage(context.batch)
+      return .success(result)
     } catch {
-      outcome = .failure(error)
-      context.batch = WriteBatch()
+      return .failure(error)
     }
-    context.batch.put(Keys.appliedIndex, Keys.u64(index))
-    try store.write(context.batch, sync: sync)
-    appliedIndex = index
-    return outcome
   }
 
   private func execute(_ command: MetadataCommand, in context: inout CommandContext) throws(CairnError) -> MetadataResult {

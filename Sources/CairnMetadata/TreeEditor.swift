@@ -88,7 +88,11 @@ struct TreeEditor {
       }
       let name = Keys.entryName(id, path)
       context.batch.put(Keys.entry(name, version: newVersion), RecordCodec.encode(newRecord))
-      let superseded = tree.latestRecordVersion(path) ?? 0
+      // The newest record of `path` is the one visible at the head: no record is ever newer than
+      // its volume's head (a version's records are written with the head that names it), so the
+      // head's lookup above serves (checked in debug builds).
+      let superseded = previous?.1 ?? 0
+      assert(superseded == tree.latestRecordVersion(path) ?? 0, "a record of \(path) is newer than the head")
       context.batch.put(Keys.change(id, newVersion, name), Keys.u64(superseded))
       context.reference(new, by: 1)
       changed += 1

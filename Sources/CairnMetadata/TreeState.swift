@@ -13,6 +13,13 @@ struct TreeState {
   private var pendingChildren: [VolumePath: Set<String>] = [:]
   /// Order in which paths were first written, so batches are deterministic.
   private(set) var writeOrder: [VolumePath] = []
+  /// Stored records already read at `readVersion` (a command reads most paths it writes twice:
+  /// to check them, then to emit their change records).
+  private let memo = Memo()
+
+  private final class Memo {
+    var records: [VolumePath: (StoredEntry, UInt64)?] = [:]
+  }
 
   init(store: any KVStore, volumeId: UInt64, version: UInt64) throws(CairnError) {
     self.volumeId = volumeId
@@ -22,6 +29,14 @@ struct TreeState {
 
   /// The stored record visible at `version` for `path`, and the version that wrote it.
   func storedRecord(_ path: VolumePath, at version: UInt64) -> (StoredEntry, UInt64)? {
+    guard version == readVersion else { return seekRecord(path, at: version) }
+    if let known = memo.records[path] { return known }
+    let record = seekRecord(path, at: version)
+    memo.records[path] = .some(record)
+    return record
+  }
+
+  private func seekRecord(_ path: VolumePath, at version: UInt64) -> (StoredEntry, UInt64)? {
     let name = Keys.entryName(volumeId, path)
     cursor.seek(Keys.entry(name, version: version))
     guard cursor.isValid else { return nil }

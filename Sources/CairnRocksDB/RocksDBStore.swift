@@ -81,6 +81,10 @@ public final class RocksDBStore: KVStore, @unchecked Sendable {
     rocksdb_options_set_max_write_buffer_number(options, Int32(clamping: settings.maxWriteBuffers))
     rocksdb_options_set_max_background_jobs(options, Int32(clamping: settings.maxBackgroundJobs))
     rocksdb_options_set_max_open_files(options, Int32(clamping: settings.maxOpenFiles))
+    // A whole-key bloom filter on the memtables: point reads of absent keys (new idempotency
+    // keys, counters never written) skip the memtable skip-list searches.
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, 0.02)
+    rocksdb_options_set_memtable_whole_key_filtering(options, 1)
     // LZ4 is cheap enough for the hot levels; zstd pays off on the bottommost, largest level.
     rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
     rocksdb_options_set_bottommost_compression(options, Int32(rocksdb_zstd_compression))
