@@ -89,7 +89,10 @@ let package = Package(
       swiftSettings: strict),
     .target(
       name: "CairnClient",
-      dependencies: ["CairnTransport", "CairnPlacement", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "CairnTransport", "CairnPlacement", .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
       swiftSettings: strict),
 
     // Layer 3: the mount.

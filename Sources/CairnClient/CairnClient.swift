@@ -140,7 +140,7 @@ public final class CairnClient: Sendable {
     _ name: VolumeName, changes: [Change], baseVersion: UInt64? = nil, mode: CommitMode = .merge, message: String = "",
     idempotencyKey: String? = nil
   ) async throws(CairnError) -> CommitResult {
-    let key = idempotencyKey ?? UUID().uuidString
+    let key = idempotencyKey ?? IdempotencyKeys.next()
     var base = baseVersion
     if base == nil { base = try await volume(name).headVersion }
     let request = CommitRequest(
@@ -153,4 +153,24 @@ public final class CairnClient: Sendable {
   }
 
   func unexpected() -> CairnError { CairnError(.protocolError, "unexpected reply from the metadata service") }
+}
+
+/// Idempotency keys for commits: a random 128-bit prefix drawn once per process and a counter, as
+/// unique as random UUIDs (the prefix) and without reading the system's randomness per commit.
+public enum IdempotencyKeys {
+  private static let prefix: String = {
+    var rng = SystemRandomNumberGenerator()
+    let high = rng.next() as UInt64
+    let low = rng.next() as UInt64
+    return hex(high) + hex(low)
+  }()
+  private static let counter = Counter(0)
+
+  static func hex(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
+  }
+
+  /// A key no other commit of any process uses.
+  public static func next() -> String { prefix + "-" + String(counter.increment(), radix: 36) }
 }

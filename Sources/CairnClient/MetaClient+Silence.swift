@@ -3,6 +3,7 @@ import CairnTransport
 import CairnWire
 import Foundation
 import NIOCore
+import NIOPosix
 
 /// Telling a metadata service that is stopped (SIGSTOP) or cut off from one that is slow.
 ///
@@ -33,24 +34,40 @@ extension MetaClient {
     let budget = recentlySilent ? Self.silenceRecheckBudget : Self.silenceProbeBudget
     guard callBudget > probeAfter + budget else { return nil }
     let watch = SilenceWatch()
-    watch.task = Task {
-      try? await Task.sleep(for: probeAfter)
-      while !Task.isCancelled {
-        if await self.anyServerAnswers(within: budget) {
-          self.state.answered()
-          try? await Task.sleep(for: .milliseconds(500))
-          continue
-        }
-        guard !Task.isCancelled else { return }
-        self.state.markSilent()
-        watch.fire(
-          CairnError(
-            .timeout, "no metadata server answered for \(probeAfter + budget) (every one stopped or cut off)",
-            details: [Self.silentMarker]))
-        return
+    // Most calls end long before the probe is due: a timer on an event loop (cheap to schedule
+    // and cancel) starts the probing task only for a call still waiting then.
+    let start = { [self] in
+      watch.task = Task { await self.probe(watch, probeAfter: probeAfter, budget: budget) }
+    }
+    if probeAfter == .zero {
+      start()
+    } else {
+      let nanos = Int64(probeAfter.components.seconds) * 1_000_000_000 + Int64(probeAfter.components.attoseconds / 1_000_000_000)
+      watch.timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(nanos)) {
+        guard !watch.isCancelled else { return }
+        start()
       }
     }
     return watch
+  }
+
+  /// Asks every server for its status until one does not answer within `budget` (then fires
+  /// `watch`) or the watch is cancelled.
+  private func probe(_ watch: SilenceWatch, probeAfter: Duration, budget: Duration) async {
+    while !Task.isCancelled && !watch.isCancelled {
+      if await anyServerAnswers(within: budget) {
+        state.answered()
+        try? await Task.sleep(for: .milliseconds(500))
+        continue
+      }
+      guard !Task.isCancelled else { return }
+      state.markSilent()
+      watch.fire(
+        CairnError(
+          .timeout, "no metadata server answered for \(probeAfter + budget) (every one stopped or cut off)",
+          details: [Self.silentMarker]))
+      return
+    }
   }
 
   /// Sends one attempt; ends with the watch's error as soon as it fires.
@@ -60,16 +77,8 @@ extension MetaClient {
     guard let watch else { return try await connection.call(.meta, payload: payload, timeout: timeout) }
     let race = FirstOf<Result<WireReply, CairnError>>()
     watch.onFire { race.finish(.failure($0)) }
-    Task {
-      // An abandoned attempt ends at its own timeout; its outcome is then ignored.
-      do {
-        race.finish(.success(try await connection.call(.meta, payload: payload, timeout: timeout)))
-      } catch let error as CairnError {
-        race.finish(.failure(error))
-      } catch {
-        race.finish(.failure(CairnError.wrapping(error)))
-      }
-    }
+    // An abandoned attempt ends at its own timeout; its outcome is then ignored.
+    connection.start(.meta, payload: payload, timeout: timeout) { race.finish($0) }
     return try await race.value().get()
   }
 
@@ -121,9 +130,24 @@ final class SilenceWatch: @unchecked Sendable {
   private let lock = NSLock()
   private var error: CairnError?
   private var handlers: [@Sendable (CairnError) -> Void] = []
-  var task: Task<Void, Never>?
+  private var cancelled = false
+  /// The probing task, once started (see `MetaClient.startSilenceWatch`).
+  var task: Task<Void, Never>? {
+    get { lock.withLock { probing } }
+    set {
+      let cancelNow = lock.withLock { () -> Bool in
+        probing = newValue
+        return cancelled
+      }
+      if cancelNow { newValue?.cancel() }
+    }
+  }
+  private var probing: Task<Void, Never>?
+  /// The timer that starts the probing task.
+  var timer: Scheduled<Void>?
 
   var firedError: CairnError? { lock.withLock { error } }
+  var isCancelled: Bool { lock.withLock { cancelled } }
 
   func fire(_ e: CairnError) {
     let list = lock.withLock { () -> [@Sendable (CairnError) -> Void] in
@@ -147,8 +171,13 @@ final class SilenceWatch: @unchecked Sendable {
   }
 
   func cancel() {
+    let (task, timer) = lock.withLock { () -> (Task<Void, Never>?, Scheduled<Void>?) in
+      cancelled = true
+      handlers = []
+      return (probing, self.timer)
+    }
+    timer?.cancel()
     task?.cancel()
-    lock.withLock { handlers = [] }
   }
 }
 
@@ -189,4 +218,5 @@ final class Counter: @unchecked Sendable {
   private var value: Int
   init(_ value: Int) { self.value = value }
   func decrement() -> Int { lock.withLock { value -= 1; return value } }
+  func increment() -> Int { lock.withLock { value += 1; return value } }
 }

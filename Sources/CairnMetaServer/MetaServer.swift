@@ -56,8 +56,9 @@ public struct MetaServerConfig: Codable, Sendable {
     case snapshotEntries = "snapshot_entries"
   }
 
-  /// The default snapshot interval in log entries.
-  public static let defaultSnapshotEntries: UInt64 = 10_000
+  /// The default snapshot interval in log entries, as etcd's `--snapshot-count`: a checkpoint
+  /// flushes the memtable and pauses the member's loop, so not too often.
+  public static let defaultSnapshotEntries: UInt64 = 100_000
 
   public static let keys: Set<String> = [
     "data_dir", "listen", "chunk_down_after_seconds", "log_level", "id", "peers", "join", "election_timeout_ms",

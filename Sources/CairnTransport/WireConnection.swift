@@ -82,6 +82,34 @@ public final class WireConnection: Sendable {
     }
   }
 
+  /// Sends a request without a body and calls `completion` with its reply or error (on the
+  /// connection's event loop): `call` without a task or continuation of its own, for callers that
+  /// race the reply against something else.
+  public func start(
+    _ kind: MessageKind, payload: ByteBuffer, timeout: Duration,
+    completion: @escaping @Sendable (Result<WireReply, CairnError>) -> Void
+  ) {
+    let promise = channel.eventLoop.makePromise(of: WireReply.self)
+    let timeoutNanos = Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
+    let address = address
+    promise.futureResult.whenComplete { result in
+      switch result {
+      case .success(let reply): completion(.success(reply))
+      case .failure(let error as CairnError): completion(.failure(error))
+      case .failure(let error):
+        completion(.failure(CairnError(.unavailable, "request to \(address) failed: \(Self.describe(error))")))
+      }
+    }
+    channel.eventLoop.execute { [handler, channel] in
+      handler.send(
+        kind: kind, payload: payload, body: nil, promise: promise, channel: channel,
+        timeout: .nanoseconds(timeoutNanos), maxReplyBodyBytes: Limits.maxBlockBytes)
+    }
+  }
+
+  /// The event loop the connection runs on (for timers of its callers).
+  public var eventLoop: any EventLoop { channel.eventLoop }
+
   public func close() {
     channel.close(promise: nil)
   }

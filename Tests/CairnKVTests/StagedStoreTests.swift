@@ -101,6 +101,37 @@ final class StagedStoreTests: XCTestCase {
     XCTAssertEqual(base.writes, 1, "an empty flush writes nothing")
   }
 
+  /// A flush writes each staged key once, with its last staged value, in key order.
+  func testFlushWritesEachKeyOnceInKeyOrder() throws {
+    final class Recorder: KVStore, @unchecked Sendable {
+      let inner = MemoryStore()
+      var batches: [WriteBatch] = []
+      func get(_ key: Bytes) throws(CairnError) -> Bytes? { try inner.get(key) }
+      func makeCursor() throws(CairnError) -> any KVCursor { try inner.makeCursor() }
+      func write(_ batch: WriteBatch, sync: Bool) throws(CairnError) {
+        batches.append(batch)
+        try inner.write(batch, sync: sync)
+      }
+      func checkpoint(to directory: String) throws(CairnError) {}
+    }
+    let base = Recorder()
+    let view = StagedStore(base: base)
+    var first = WriteBatch()
+    first.put([3], [1])
+    first.put([1], [1])
+    first.delete([2])
+    view.stage(first)
+    var second = WriteBatch()
+    second.put([3], [2])
+    second.put([2], [2])
+    second.delete([1])
+    view.stage(second)
+    try view.flush(sync: false)
+    XCTAssertEqual(base.batches.count, 1)
+    XCTAssertEqual(base.batches.first?.operations, [.delete([1]), .put([2], [2]), .put([3], [2])])
+    XCTAssertEqual(try base.inner.scan(prefix: []).map(\.key), [[2], [3]])
+  }
+
   func testDiscardedWritesNeverReachTheStore() throws {
     let base = MemoryStore()
     let view = StagedStore(base: base)
