@@ -15,9 +15,18 @@ public protocol CommandProposer: Sendable {
   /// linearizable read point); throws `.notLeader` (with the leader's address in `details`) on a
   /// replica that cannot tell.
   func readBarrier() async throws(CairnError)
+  /// Proposes `command` and calls `completion` with its result, without a task: returns false
+  /// (and does nothing) when this proposer cannot, and the caller uses `propose`.
+  func proposeInline(
+    _ command: MetadataCommand, completion: @escaping @Sendable (Result<MetadataResult, CairnError>) -> Void
+  ) -> Bool
 }
 
 extension CommandProposer {
+  public func proposeInline(
+    _ command: MetadataCommand, completion: @escaping @Sendable (Result<MetadataResult, CairnError>) -> Void
+  ) -> Bool { false }
+
   /// Throws `.notLeader`, with the leader's client address as the first detail when known,
   /// unless this server leads.
   public func requireLeader() throws(CairnError) {

@@ -49,6 +49,33 @@ public final class MetaService: RequestHandler {
     return OutgoingReply(payload: response.payload(compact: isCompact))
   }
 
+  /// The hot path of a commit, answered without a task: a `.commit` whose changes reference no
+  /// blocks (nothing to check on the chunk servers) goes straight to the proposer, on the
+  /// connection's event loop. Anything else (and a proposer that cannot) takes `handle`.
+  public func handleInline(
+    _ request: IncomingRequest, reply: @escaping @Sendable (Result<OutgoingReply, CairnError>) -> Void
+  ) -> Bool {
+    guard let (message, isCompact) = try? MetaRequest.decode(payload: request.payload),
+      case .commit(let commit) = message, !Self.referencesBlocks(commit)
+    else { return false }
+    return proposer.proposeInline(.commit(commit, placements: [], timeNanos: clock.nowNanos())) { [self] result in
+      reply(
+        result.flatMap { (r: MetadataResult) -> Result<OutgoingReply, CairnError> in
+          Result { () throws(CairnError) -> OutgoingReply in
+            OutgoingReply(payload: try commitResult(r).payload(compact: isCompact))
+          }
+        })
+    }
+  }
+
+  /// Whether any change of `commit` puts a file with blocks.
+  static func referencesBlocks(_ commit: CommitRequest) -> Bool {
+    commit.changes.contains { change in
+      if case .put(_, .file(let manifest, _)) = change { return manifest.blocks.contains { $0.address != nil } }
+      return false
+    }
+  }
+
   func read<T: Sendable>(_ body: @escaping @Sendable (MetadataReader) throws(CairnError) -> T) async throws(CairnError) -> T {
     let reader = self.reader
     return try await Blocking.run { () throws(CairnError) -> T in try body(reader) }

@@ -21,7 +21,12 @@ import Logging
 /// written, so carrying on could acknowledge what is not on disk.
 public final class RaftDriver: @unchecked Sendable {
   /// Where committed results and read confirmations go.
-  typealias ProposalWaiter = CheckedContinuation<Result<MetadataResult, CairnError>, Never>
+  /// Who waits for a proposal's result: a suspended task, or a callback (the inline commit path).
+  struct ProposalWaiter: Sendable {
+    let complete: @Sendable (Result<MetadataResult, CairnError>) -> Void
+    init(_ complete: @escaping @Sendable (Result<MetadataResult, CairnError>) -> Void) { self.complete = complete }
+    func resume(returning result: Result<MetadataResult, CairnError>) { complete(result) }
+  }
   typealias Waiter = CheckedContinuation<Result<Void, CairnError>, Never>
 
   enum Work {
@@ -190,7 +195,9 @@ public final class RaftDriver: @unchecked Sendable {
 
   /// Proposes `command` and waits until it is committed and applied on this member.
   func propose(_ command: ReplicatedCommand) async -> Result<MetadataResult, CairnError> {
-    await withCheckedContinuation { (c: ProposalWaiter) in submit(.propose(command, c)) }
+    await withCheckedContinuation { (c: CheckedContinuation<Result<MetadataResult, CairnError>, Never>) in
+      submit(.propose(command, ProposalWaiter { c.resume(returning: $0) }))
+    }
   }
 
   /// Waits until this member's state reflects every commit acknowledged before the call

@@ -19,6 +19,16 @@ public final class RaftProposer: CommandProposer {
     return try await driver.propose(.metadata(command)).get()
   }
 
+  /// Hands `command` to the Raft loop with `completion` as its waiter (a leader only; elsewhere
+  /// `propose` produces the redirect).
+  public func proposeInline(
+    _ command: MetadataCommand, completion: @escaping @Sendable (Result<MetadataResult, CairnError>) -> Void
+  ) -> Bool {
+    guard driver.isLeader else { return false }
+    driver.submit(.propose(.metadata(command), RaftDriver.ProposalWaiter(completion)))
+    return true
+  }
+
   public var isLeader: Bool { driver.isLeader }
   public var leaderAddress: String? { driver.leaderAddress }
 
@@ -180,6 +190,12 @@ final class MetaServerHandler: RequestHandler {
   init(meta: MetaService, raft: RaftService?) {
     self.meta = meta
     self.raft = raft
+  }
+
+  func handleInline(
+    _ request: IncomingRequest, reply: @escaping @Sendable (Result<OutgoingReply, CairnError>) -> Void
+  ) -> Bool {
+    request.kind == .meta && meta.handleInline(request, reply: reply)
   }
 
   func handle(_ request: IncomingRequest) async throws(CairnError) -> OutgoingReply {

@@ -32,9 +32,21 @@ public protocol RequestHandler: Sendable {
   /// connection's event loop, in frame order, so it must only hand the request on (no blocking,
   /// no waiting). A thrown error closes the connection with a connection-level error frame.
   func receiveOneWay(_ request: IncomingRequest) throws(CairnError)
+
+  /// Offers a request without a body to be answered without a task of its own: called on the
+  /// connection's event loop, it must not block. Returns false to leave the request to `handle`;
+  /// when it returns true it calls `reply` exactly once, from any thread. The hot path of a
+  /// metadata commit uses it (no hop to the cooperative pool and back per request).
+  func handleInline(
+    _ request: IncomingRequest, reply: @escaping @Sendable (Result<OutgoingReply, CairnError>) -> Void
+  ) -> Bool
 }
 
 extension RequestHandler {
+  public func handleInline(
+    _ request: IncomingRequest, reply: @escaping @Sendable (Result<OutgoingReply, CairnError>) -> Void
+  ) -> Bool { false }
+
   public func receiveOneWay(_ request: IncomingRequest) throws(CairnError) {
     throw CairnError(.protocolError, "this server takes no one-way requests of kind \(request.kind)")
   }
@@ -173,6 +185,18 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     let handler = self.handler
     let kind = frame.kind
     let requestId = frame.requestId
+    if body == nil {
+      let taken = handler.handleInline(request) { result in
+        let frames: [Frame]
+        switch result {
+        case .success(let reply): frames = Self.responseFrames(kind: kind, requestId: requestId, reply: reply)
+        case .failure(let error):
+          frames = [Frame(kind: kind, flags: [.response, .error], requestId: requestId, payload: WireCodec.encode(error))]
+        }
+        channel.eventLoop.execute { self.finishRequest(channel, frames: frames) }
+      }
+      if taken { return }
+    }
     Task {
       let frames: [Frame]
       do throws(CairnError) {
