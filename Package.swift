@@ -52,7 +52,8 @@ let package = Package(
 
     // Layer 1: I/O shells.
     .target(
-      name: "CairnRocksDB", dependencies: ["CairnKV", "CRocksDB"], swiftSettings: strict, linkerSettings: rocksDBLinking),
+      name: "CairnRocksDB", dependencies: ["CairnKV", "CRocksDB"], swiftSettings: strict, linkerSettings: rocksDBLinking
+    ),
     .target(name: "CairnBlockStore", dependencies: ["CairnCore", "CZstd"], swiftSettings: strict),
     .target(
       name: "CairnTransport",
@@ -107,7 +108,8 @@ let package = Package(
 
     // Layer 4: the chaos harness (pure scenarios, history and checkers; the runner does the I/O).
     .target(
-      name: "CairnChaos", dependencies: ["CairnCore", .product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strict),
+      name: "CairnChaos", dependencies: ["CairnCore", .product(name: "TOMLKit", package: "TOMLKit")],
+      swiftSettings: strict),
     .target(
       name: "CairnChaosRunner",
       dependencies: [
@@ -122,19 +124,23 @@ let package = Package(
     .target(
       name: "CairnCLI",
       dependencies: [
-        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService", "CairnVFS", "CairnFUSE", "CairnChaosRunner",
+        "CairnClient", "CairnMetaServer", "CairnChunkServer", "CairnService", "CairnVFS", "CairnFUSE",
+        "CairnChaosRunner",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
     .executableTarget(name: "cairn", dependencies: ["CairnCLI"], swiftSettings: strict),
     .executableTarget(
       name: "CairnBench",
-      dependencies: ["CairnClient", "CairnService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "CairnClient", "CairnService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       swiftSettings: strict),
 
     // Tests.
     .target(
-      name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient", "CairnTransport"], path: "Tests/CairnTestSupport"),
+      name: "CairnTestSupport", dependencies: ["CairnCore", "CairnClient", "CairnTransport"],
+      path: "Tests/CairnTestSupport"),
     .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTestSupport"]),
     .testTarget(name: "CairnRaftTests", dependencies: ["CairnRaft", "CairnSimulation"]),
     .testTarget(

@@ -63,7 +63,9 @@ public final class CairnClient: Sendable {
   }
 
   public func history(_ name: VolumeName, limit: Int = 1000) async throws(CairnError) -> [VersionInfo] {
-    guard case .history(let list) = try await meta.call(.history(name, limit: UInt32(limit))) else { throw unexpected() }
+    guard case .history(let list) = try await meta.call(.history(name, limit: UInt32(limit))) else {
+      throw unexpected()
+    }
     return list
   }
 
@@ -119,7 +121,8 @@ public final class CairnClient: Sendable {
   }
 
   /// Every entry below `path` (depth first, directories before their children).
-  public func walk(_ name: VolumeName, _ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry] {
+  public func walk(_ name: VolumeName, _ path: VolumePath, version: UInt64) async throws(CairnError) -> [DirectoryEntry]
+  {
     var out: [DirectoryEntry] = []
     var stack = [path]
     while let dir = stack.popLast() {

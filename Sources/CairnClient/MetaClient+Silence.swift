@@ -42,7 +42,8 @@ extension MetaClient {
     if probeAfter == .zero {
       start()
     } else {
-      let nanos = Int64(probeAfter.components.seconds) * 1_000_000_000 + Int64(probeAfter.components.attoseconds / 1_000_000_000)
+      let nanos =
+        Int64(probeAfter.components.seconds) * 1_000_000_000 + Int64(probeAfter.components.attoseconds / 1_000_000_000)
       watch.timer = MultiThreadedEventLoopGroup.singleton.next().scheduleTask(in: .nanoseconds(nanos)) {
         guard !watch.isCancelled else { return }
         start()
@@ -217,6 +218,14 @@ final class Counter: @unchecked Sendable {
   private let lock = NSLock()
   private var value: Int
   init(_ value: Int) { self.value = value }
-  func decrement() -> Int { lock.withLock { value -= 1; return value } }
-  func increment() -> Int { lock.withLock { value += 1; return value } }
+  func decrement() -> Int {
+    lock.withLock {
+      value -= 1; return value
+    }
+  }
+  func increment() -> Int {
+    lock.withLock {
+      value += 1; return value
+    }
+  }
 }

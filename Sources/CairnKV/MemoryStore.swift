@@ -52,15 +52,7 @@ final class MemoryCursor: KVCursor {
     index = keys.count
   }
 
-  private func lowerBound(_ key: Bytes) -> Int {
-    var lo = 0
-    var hi = keys.count
-    while lo < hi {
-      let mid = (lo + hi) / 2
-      if keys[mid].lexicographicallyPrecedes(key) { lo = mid + 1 } else { hi = mid }
-    }
-    return lo
-  }
+  private func lowerBound(_ key: Bytes) -> Int { StagedStore.lowerBound(keys, key) }
 
   func seek(_ key: Bytes) { index = lowerBound(key) }
 

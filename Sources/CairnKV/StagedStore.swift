@@ -19,16 +19,17 @@ public final class StagedStore: KVStore, @unchecked Sendable {
   private let isCached: @Sendable (Bytes) -> Bool
   private let cacheLimit: Int
   /// Staged values by key; nil is a staged deletion.
-  private var staged: [Bytes: Bytes?] = [:]
+  private var staged: [HashedKey: Bytes?] = [:]
   /// The staged keys in byte order (for cursors), kept sorted on insertion.
   private var stagedKeys: [Bytes] = []
   /// Known current values of cached keys (nil: known to be absent).
-  private var cache: [Bytes: Bytes?] = [:]
+  private var cache: [HashedKey: Bytes?] = [:]
 
   /// - Parameters:
   ///   - isCached: which keys' values to remember across flushes.
   ///   - cacheLimit: the cache is emptied when it would hold more keys than this.
-  public init(base: any KVStore, cacheLimit: Int = 4096, isCached: @escaping @Sendable (Bytes) -> Bool = { _ in false }) {
+  public init(base: any KVStore, cacheLimit: Int = 4096, isCached: @escaping @Sendable (Bytes) -> Bool = { _ in false })
+  {
     self.base = base
     self.cacheLimit = cacheLimit
     self.isCached = isCached
@@ -48,7 +49,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
   }
 
   private func remember(_ key: Bytes, _ value: Bytes?) {
-    if staged.updateValue(value, forKey: key) == nil {
+    if staged.updateValue(value, forKey: HashedKey(key)) == nil {
       stagedKeys.insert(key, at: Self.lowerBound(stagedKeys, key))
     }
   }
@@ -63,7 +64,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
     guard !stagedKeys.isEmpty else { return }
     var batch = WriteBatch()
     for key in stagedKeys {
-      guard let value = staged[key] else { continue }
+      guard let value = staged[HashedKey(key)] else { continue }
       if let value { batch.put(key, value) } else { batch.delete(key) }
     }
     let written = staged
@@ -74,7 +75,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
       cache = [:]
       throw error
     }
-    for (key, value) in written where isCached(key) { cacheValue(key, value) }
+    for (key, value) in written where isCached(key.bytes) { cacheValue(key, value) }
   }
 
   /// Drops staged writes without writing them.
@@ -86,7 +87,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
   /// Forgets every cached value (after the store's contents were replaced underneath).
   public func invalidateCache() { cache = [:] }
 
-  private func cacheValue(_ key: Bytes, _ value: Bytes?) {
+  private func cacheValue(_ key: HashedKey, _ value: Bytes?) {
     if cache[key] == nil, cache.count >= cacheLimit { cache = [:] }
     cache[key] = .some(value)
   }
@@ -94,10 +95,11 @@ public final class StagedStore: KVStore, @unchecked Sendable {
   // MARK: KVStore
 
   public func get(_ key: Bytes) throws(CairnError) -> Bytes? {
-    if let value = staged[key] { return value }
-    if let value = cache[key] { return value }
+    let hashed = HashedKey(key)
+    if let value = staged[hashed] { return value }
+    if let value = cache[hashed] { return value }
     let value = try base.get(key)
-    if isCached(key) { cacheValue(key, value) }
+    if isCached(key) { cacheValue(hashed, value) }
     return value
   }
 
@@ -116,6 +118,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
   /// A checkpoint of the store underneath (staged writes are not in it).
   public func checkpoint(to directory: String) throws(CairnError) { try base.checkpoint(to: directory) }
 
+  /// The index of the first of the sorted `keys` that is not below `key`.
   static func lowerBound(_ keys: [Bytes], _ key: Bytes) -> Int {
     var low = 0
     var high = keys.count
@@ -132,7 +135,7 @@ public final class StagedStore: KVStore, @unchecked Sendable {
 final class StagedCursor: KVCursor {
   private let base: any KVCursor
   private let keys: [Bytes]
-  private let values: [Bytes: Bytes?]
+  private let values: [HashedKey: Bytes?]
   /// Position in `keys`: in forward mode the first staged key not yet passed, in backward mode the
   /// last.
   private var index = 0
@@ -141,7 +144,7 @@ final class StagedCursor: KVCursor {
   private enum Source { case staged, base, none }
   private var source = Source.none
 
-  init(base: any KVCursor, keys: [Bytes], values: [Bytes: Bytes?]) {
+  init(base: any KVCursor, keys: [Bytes], values: [HashedKey: Bytes?]) {
     self.base = base
     self.keys = keys
     self.values = values
@@ -174,7 +177,9 @@ final class StagedCursor: KVCursor {
   var value: Bytes {
     precondition(isValid, "cursor is not positioned")
     guard source == .staged else { return base.value }
-    guard let entry = values[keys[index]], let value = entry else { preconditionFailure("staged deletion at the cursor") }
+    guard let entry = values[HashedKey(keys[index])], let value = entry else {
+      preconditionFailure("staged deletion at the cursor")
+    }
     return value
   }
 
@@ -195,7 +200,7 @@ final class StagedCursor: KVCursor {
     settleBackward()
   }
 
-  private func isDeletion(_ i: Int) -> Bool { values[keys[i]].map { $0 == nil } ?? false }
+  private func isDeletion(_ i: Int) -> Bool { values[HashedKey(keys[i])].map { $0 == nil } ?? false }
 
   /// Positions on the smaller of the store's and the staged key; a staged key shadows an equal
   /// store key (the store cursor moves past it) and a staged deletion is skipped.
@@ -241,4 +246,11 @@ final class StagedCursor: KVCursor {
       return
     }
   }
+}
+
+/// A key hashed as one block of bytes (`[UInt8]`'s own hashing feeds the hasher a byte at a time).
+struct HashedKey: Hashable {
+  let bytes: Bytes
+  init(_ bytes: Bytes) { self.bytes = bytes }
+  func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 }

@@ -62,7 +62,8 @@ public struct MetaServerConfig: Codable, Sendable {
 
   public static let keys: Set<String> = [
     "data_dir", "listen", "chunk_down_after_seconds", "log_level", "id", "peers", "join", "election_timeout_ms",
-    "repair_grace_seconds", "repair_bytes_per_second", "repair_concurrency", "repair_interval_seconds", "gc_grace_seconds",
+    "repair_grace_seconds", "repair_bytes_per_second", "repair_concurrency", "repair_interval_seconds",
+    "gc_grace_seconds",
     "gc_interval_seconds",
     "snapshot_entries",
   ]
@@ -74,7 +75,8 @@ public struct MetaServerConfig: Codable, Sendable {
       if join == true { throw .invalid("--join needs --id and --peers") }
       return nil
     }
-    return try RaftConfiguration(id: id, peers: peers, join: join ?? false, electionTimeoutMillis: electionTimeoutMillis)
+    return try RaftConfiguration(
+      id: id, peers: peers, join: join ?? false, electionTimeoutMillis: electionTimeoutMillis)
   }
 }
 
@@ -147,14 +149,17 @@ public final class MetaServer: Sendable {
     let handler = MetaServerHandler(meta: service, raft: raftService)
     let server = try await WireServer.start(at: listen, handler: handler, role: "meta", logger: logger)
     driver?.start()
-    let maintenance = try BlockMaintenance.start(service: service, config: config, isLeader: { [service] in service.isLeader })
+    let maintenance = try BlockMaintenance.start(
+      service: service, config: config, isLeader: { [service] in service.isLeader })
     logger.info(
       "metadata server listening",
       metadata: [
         "address": "\(server.localAddress)", "data_dir": "\(config.dataDir)", "applied": "\(machine.appliedIndex)",
         "raft": "\(raft.map { "member \($0.id) of \($0.peers.keys.sorted())" } ?? "off (single server)")",
       ])
-    return MetaServer(server: server, machine: machine, service: service, driver: driver, peers: router, logger: logger, maintenance: maintenance)
+    return MetaServer(
+      server: server, machine: machine, service: service, driver: driver, peers: router, logger: logger,
+      maintenance: maintenance)
   }
 
   /// Stops serving. A Raft leader first hands leadership to the most up-to-date follower (waiting

@@ -76,7 +76,9 @@ public final class MetaService: RequestHandler {
     }
   }
 
-  func read<T: Sendable>(_ body: @escaping @Sendable (MetadataReader) throws(CairnError) -> T) async throws(CairnError) -> T {
+  func read<T: Sendable>(_ body: @escaping @Sendable (MetadataReader) throws(CairnError) -> T) async throws(CairnError)
+    -> T
+  {
     let reader = self.reader
     return try await Blocking.run { () throws(CairnError) -> T in try body(reader) }
   }
@@ -143,7 +145,11 @@ public final class MetaService: RequestHandler {
         await proposer.propose(.rollback(name, toVersion: version, author: author, timeNanos: now)))
     case .fork(let name, let version, let newName, let author):
       let v: UInt64
-      if let version { v = version } else { v = try await read { r throws(CairnError) in try r.volume(name).headVersion } }
+      if let version {
+        v = version
+      } else {
+        v = try await read { r throws(CairnError) in try r.volume(name).headVersion }
+      }
       return try volumeResult(
         await proposer.propose(.fork(name, version: v, newName: newName, author: author, timeNanos: now)))
     case .findBlocks(let addresses, let quorum):
@@ -162,8 +168,10 @@ public final class MetaService: RequestHandler {
       let volumes = try await read { r throws(CairnError) in try r.volumes().count }
       return .cluster(
         ClusterStatus(
-          metaServerId: serverId, isLeader: proposer.isLeader, appliedIndex: appliedIndex(), volumeCount: UInt64(volumes),
-          chunkServers: await withMaintenanceCounts(registry.statuses(records)), blocks: proposer.isLeader ? await maintenance.health : nil))
+          metaServerId: serverId, isLeader: proposer.isLeader, appliedIndex: appliedIndex(),
+          volumeCount: UInt64(volumes),
+          chunkServers: await withMaintenanceCounts(registry.statuses(records)),
+          blocks: proposer.isLeader ? await maintenance.health : nil))
     case .registerChunkServer(let registration):
       let _ = try ServerAddress(parsing: registration.address)
       let records = try await read { r throws(CairnError) in try r.chunkServers() }
@@ -184,7 +192,8 @@ public final class MetaService: RequestHandler {
       guard addresses.count <= Limits.maxListItems else { throw .invalid("too many addresses in one request") }
       await maintenance.report(serverId: serverId, addresses: addresses)
       logger.warning(
-        "bad block copies reported", metadata: ["server": "\(serverId)", "count": "\(addresses.count)", "reason": "\(reason)"])
+        "bad block copies reported",
+        metadata: ["server": "\(serverId)", "count": "\(addresses.count)", "reason": "\(reason)"])
       return .ok
     case .drainChunkServer(let id, let isDraining):
       _ = try await proposer.propose(.setChunkServerDraining(id, isDraining: isDraining))

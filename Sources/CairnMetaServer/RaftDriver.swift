@@ -108,7 +108,8 @@ public final class RaftDriver: @unchecked Sendable {
     guard applied <= max(state.hardState.commitIndex, state.snapshot.metadata.index) else {
       throw CairnError(
         .ioError,
-        "the metadata store has applied index \(applied), past the Raft log's commit index \(state.hardState.commitIndex)")
+        "the metadata store has applied index \(applied), past the Raft log's commit index \(state.hardState.commitIndex)"
+      )
     }
     state.appliedIndex = applied
     self.id = options.id
@@ -153,7 +154,8 @@ public final class RaftDriver: @unchecked Sendable {
 
   /// Stops the loop; waiting callers get `.unavailable`.
   func stop() async {
-    let (loop, ticks, waiter) = lock.withLock { () -> (Task<Void, Never>?, Task<Void, Never>?, CheckedContinuation<Void, Never>?) in
+    let (loop, ticks, waiter) = lock.withLock {
+      () -> (Task<Void, Never>?, Task<Void, Never>?, CheckedContinuation<Void, Never>?) in
       stopped = true
       let w = wakeup
       wakeup = nil
@@ -186,9 +188,11 @@ public final class RaftDriver: @unchecked Sendable {
 
   func notLeaderError(_ what: String) -> CairnError {
     if let leader = leaderAddress {
-      return CairnError(.notLeader, "metadata server \(id.rawValue) is not the leader; \(what) goes to \(leader)", details: [leader])
+      return CairnError(
+        .notLeader, "metadata server \(id.rawValue) is not the leader; \(what) goes to \(leader)", details: [leader])
     }
-    return CairnError(.notLeader, "metadata server \(id.rawValue) is not the leader and knows of none (election in progress)")
+    return CairnError(
+      .notLeader, "metadata server \(id.rawValue) is not the leader and knows of none (election in progress)")
   }
 
   // MARK: Requests
@@ -244,7 +248,9 @@ public final class RaftDriver: @unchecked Sendable {
       wakeup = nil
       return (true, w)
     }
-    if !accepted { for item in work { Self.fail(item, CairnError(.unavailable, "the metadata server is shutting down")) } }
+    if !accepted {
+      for item in work { Self.fail(item, CairnError(.unavailable, "the metadata server is shutting down")) }
+    }
     waiter?.resume()
   }
 
@@ -313,7 +319,9 @@ public final class RaftDriver: @unchecked Sendable {
         published = status
         return p
       }
-      if previous.role != status.role || previous.leaderID != status.leaderID || previous.membership != status.membership {
+      if previous.role != status.role || previous.leaderID != status.leaderID
+        || previous.membership != status.membership
+      {
         logger.info(
           "Raft state changed",
           metadata: [
@@ -397,7 +405,9 @@ public final class RaftDriver: @unchecked Sendable {
     // Only the commit index moved: no fsync. The persisted commit index is an optimisation (a
     // lower one after a crash is safe), and the WAL keeps write order, so a surviving apply
     // never has a lost commit index before it. Terms, votes and entries are always synced.
-    let sync = !entries.isEmpty || hardState.map { $0.term != durableHardState.term || $0.votedFor != durableHardState.votedFor } ?? false
+    let sync =
+      !entries.isEmpty
+      || hardState.map { $0.term != durableHardState.term || $0.votedFor != durableHardState.votedFor } ?? false
     // Entries committed by acknowledgements of earlier, durable batches need not wait for this
     // batch's fsync (if it has one: new entries): the write goes to the thread pool (which sends the messages that wait for
     // it), while this thread applies those entries and answers their proposers (commit latency
@@ -407,7 +417,9 @@ public final class RaftDriver: @unchecked Sendable {
     var applied: Applied = ([], [])
     do throws(CairnError) {
       if sync, batch.appliesBeforeItsWrite(durableLastIndex: durableLastIndex, durable: durableHardState) {
-        if let hardState { try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: []), sync: false) }
+        if let hardState {
+          try log.store.write(try log.batch(hardState: hardState, snapshot: nil, entries: []), sync: false)
+        }
         let write = BackgroundWrite(
           store: log.store, batch: try log.batch(hardState: hardState, snapshot: nil, entries: entries), sync: sync,
           then: messages, send: send)
@@ -426,7 +438,9 @@ public final class RaftDriver: @unchecked Sendable {
     }
     if let last = entries.last { durableLastIndex = last.index }
     if persist, let hardState { durableHardState = hardState }
-    if persist && sync { lock.withLock { writeCounts = (writeCounts.writes + 1, writeCounts.entries + UInt64(entries.count)) } }
+    if persist && sync {
+      lock.withLock { writeCounts = (writeCounts.writes + 1, writeCounts.entries + UInt64(entries.count)) }
+    }
     // A proposal whose entry was replaced by another leader's was never committed: say so.
     for entry in batch.entries {
       if let waiting = appended[entry.index], waiting.term != entry.term {
@@ -440,7 +454,9 @@ public final class RaftDriver: @unchecked Sendable {
     }
     for outcome in batch.proposals { record(outcome) }
     resolve(applied)
-    for read in batch.readsReady { for w in reads.removeValue(forKey: read.id) ?? [] { w.resume(returning: .success(())) } }
+    for read in batch.readsReady {
+      for w in reads.removeValue(forKey: read.id) ?? [] { w.resume(returning: .success(())) }
+    }
     for failure in batch.readsFailed {
       let error = rejectionError(failure.reason, "a read")
       for w in reads.removeValue(forKey: failure.id) ?? [] { w.resume(returning: .failure(error)) }
@@ -461,7 +477,8 @@ public final class RaftDriver: @unchecked Sendable {
     case .membershipChangePending:
       return CairnError(.unavailable, "a membership change is still in progress (or the leader is new); retry shortly")
     case .invalidMembershipChange:
-      return CairnError(.invalidArgument, "the membership change would not change the group or would remove its last member")
+      return CairnError(
+        .invalidArgument, "the membership change would not change the group or would remove its last member")
     case .overloaded:
       return CairnError(.unavailable, "the metadata leader is overloaded (too many requests waiting); retry")
     }
@@ -521,7 +538,8 @@ public final class RaftDriver: @unchecked Sendable {
     var results: [Result<MetadataResult, CairnError>?] = []
     results.reserveCapacity(items.count)
     for start in stride(from: 0, to: items.count, by: maxEntriesPerApplyWrite) {
-      results += try machine.applyAll(Array(items[start..<min(start + maxEntriesPerApplyWrite, items.count)]), sync: false)
+      results += try machine.applyAll(
+        Array(items[start..<min(start + maxEntriesPerApplyWrite, items.count)]), sync: false)
     }
     var out: [(LogIndex, Term, Result<MetadataResult, CairnError>?)] = []
     out.reserveCapacity(items.count)

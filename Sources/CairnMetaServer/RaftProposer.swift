@@ -110,7 +110,8 @@ final class RaftService: Sendable {
         throw CairnError(.protocolError, "malformed snapshot message: \(error)")
       }
       guard message.to == driver.id, message.from != .none, message.from != driver.id else {
-        throw CairnError(.protocolError, "snapshot for member \(message.to.rawValue) sent to member \(driver.id.rawValue)")
+        throw CairnError(
+          .protocolError, "snapshot for member \(message.to.rawValue) sent to member \(driver.id.rawValue)")
       }
       try await intake.begin(message)
       return .ok
@@ -143,7 +144,8 @@ final class RaftService: Sendable {
         throw CairnError(.protocolError, "Raft message from an invalid sender \(message.from.rawValue)")
       }
       if case .installSnapshot = message.kind {
-        throw CairnError(.protocolError, "a snapshot travels as snapshotBegin, chunks and snapshotEnd, not as a message")
+        throw CairnError(
+          .protocolError, "a snapshot travels as snapshotBegin, chunks and snapshotEnd, not as a message")
       }
     }
     driver.receive(messages)
@@ -172,9 +174,12 @@ final class RaftService: Sendable {
       leaderId: status.leaderID.rawValue, leaderAddress: book[status.leaderID.rawValue] ?? "",
       commitIndex: status.commitIndex, appliedIndex: status.appliedIndex, lastIndex: status.lastIndex,
       snapshotIndex: status.snapshotIndex,
-      members: status.membership.voters.map { MetaMemberStatus.Member(id: $0.rawValue, address: book[$0.rawValue] ?? "") },
+      members: status.membership.voters.map {
+        MetaMemberStatus.Member(id: $0.rawValue, address: book[$0.rawValue] ?? "")
+      },
       progress: status.peers.map {
-        MetaMemberStatus.Progress(id: $0.id.rawValue, matchIndex: $0.matchIndex, lag: $0.lag, state: $0.replicationState)
+        MetaMemberStatus.Progress(
+          id: $0.id.rawValue, matchIndex: $0.matchIndex, lag: $0.lag, state: $0.replicationState)
       })
     (member.syncedWrites, member.entriesWritten) = driver.writeStatistics
     return member
@@ -201,7 +206,8 @@ final class MetaServerHandler: RequestHandler {
   func handle(_ request: IncomingRequest) async throws(CairnError) -> OutgoingReply {
     guard request.kind == .raft else { return try await meta.handle(request) }
     guard let raft else {
-      throw CairnError(.protocolError, "this metadata server runs without Raft (no --peers); it answers no Raft requests")
+      throw CairnError(
+        .protocolError, "this metadata server runs without Raft (no --peers); it answers no Raft requests")
     }
     let message = try RaftRequest(payload: request.payload)
     return OutgoingReply(payload: WireCodec.encode(try await raft.respond(to: message)))
@@ -211,7 +217,8 @@ final class MetaServerHandler: RequestHandler {
   /// event loop (no task, no reply). Anything else is refused (the connection closes).
   func receiveOneWay(_ request: IncomingRequest) throws(CairnError) {
     guard request.kind == .raft, let raft else {
-      throw CairnError(.protocolError, "this metadata server takes one-way frames only as a Raft member's message stream")
+      throw CairnError(
+        .protocolError, "this metadata server takes one-way frames only as a Raft member's message stream")
     }
     guard case .messages(let bytes) = try RaftRequest(payload: request.payload) else {
       throw CairnError(.protocolError, "a one-way Raft frame carries only messages")

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CairnCore
 import CairnKV
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The deterministic metadata state machine: `apply(command, at: index)` turns a command into one
 /// atomic, synced write batch over the `KVStore`, together with the applied log index. A replicated
@@ -58,28 +59,35 @@ public final class MetadataStateMachine: @unchecked Sendable {
     -> [Result<MetadataResult, CairnError>?]
   {
     try applyLock.withLock { () throws(CairnError) -> [Result<MetadataResult, CairnError>?] in
-      precondition(!view.hasStagedWrites, "a batch of applies began with writes still staged")
-      var results: [Result<MetadataResult, CairnError>?] = []
-      results.reserveCapacity(items.count)
-      var last = appliedIndex
-      for (index, item) in items {
-        precondition(index == last + 1, "applied \(last), asked to apply \(index)")
-        switch item {
-        case .command(let command): results.append(stage(command))
-        case .other(let batch):
-          view.stage(batch)
-          results.append(nil)
-        }
-        last = index
-      }
-      guard last > appliedIndex else { return results }
-      var tail = WriteBatch()
-      tail.put(Keys.appliedIndex, Keys.u64(last))
-      view.stage(tail)
-      try view.flush(sync: sync)
-      appliedIndex = last
-      return results
+      try applyLocked(items, sync: sync)
     }
+  }
+
+  /// `applyAll` under `applyLock`.
+  private func applyLocked(_ items: [(index: UInt64, item: LogItem)], sync: Bool) throws(CairnError)
+    -> [Result<MetadataResult, CairnError>?]
+  {
+    precondition(!view.hasStagedWrites, "a batch of applies began with writes still staged")
+    var results: [Result<MetadataResult, CairnError>?] = []
+    results.reserveCapacity(items.count)
+    var last = appliedIndex
+    for (index, item) in items {
+      precondition(index == last + 1, "applied \(last), asked to apply \(index)")
+      switch item {
+      case .command(let command): results.append(stage(command))
+      case .other(let batch):
+        view.stage(batch)
+        results.append(nil)
+      }
+      last = index
+    }
+    guard last > appliedIndex else { return results }
+    var tail = WriteBatch()
+    tail.put(Keys.appliedIndex, Keys.u64(last))
+    view.stage(tail)
+    try view.flush(sync: sync)
+    appliedIndex = last
+    return results
   }
 
   /// Records log entry `index` (which must be `appliedIndex + 1`) as applied without a command
@@ -100,17 +108,11 @@ public final class MetadataStateMachine: @unchecked Sendable {
   /// Applies `command` as the next local index (single-server mode). The index is chosen under
   /// the same lock as the apply, so concurrent callers never collide.
   public func applyNext(_ command: MetadataCommand) throws(CairnError) -> MetadataResult {
-    try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError> in
-      precondition(!view.hasStagedWrites, "an apply began with writes still staged")
-      let index = appliedIndex + 1
-      let outcome = stage(command)
-      var tail = WriteBatch()
-      tail.put(Keys.appliedIndex, Keys.u64(index))
-      view.stage(tail)
-      try view.flush(sync: true)
-      appliedIndex = index
-      return outcome
-    }.get()
+    let result = try applyLock.withLock { () throws(CairnError) -> Result<MetadataResult, CairnError>? in
+      try applyLocked([(appliedIndex + 1, .command(command))], sync: true).first ?? nil
+    }
+    guard let result else { preconditionFailure("a command entry always has a result") }
+    return try result.get()
   }
 
   /// Runs `command` against the staged view and stages its writes (none when it fails).
@@ -125,7 +127,9 @@ public final class MetadataStateMachine: @unchecked Sendable {
     }
   }
 
-  private func execute(_ command: MetadataCommand, in context: inout CommandContext) throws(CairnError) -> MetadataResult {
+  private func execute(_ command: MetadataCommand, in context: inout CommandContext) throws(CairnError)
+    -> MetadataResult
+  {
     switch command {
     case .createVolume(let name, let settings, let time):
       return .volume(try VolumeOperations.create(name, settings: settings, timeNanos: time, in: &context))
@@ -144,7 +148,8 @@ public final class MetadataStateMachine: @unchecked Sendable {
     case .fork(let name, let version, let newName, let author, let time):
       context.timeNanos = time
       return .volume(
-        try VolumeOperations.fork(name, version: version, newName: newName, author: author, timeNanos: time, in: &context))
+        try VolumeOperations.fork(
+          name, version: version, newName: newName, author: author, timeNanos: time, in: &context))
     case .registerChunkServer(var record):
       // A server re-registering (new address) stays draining if it was.
       if let raw = try context.store.get(Keys.chunkServer(record.id)) {
@@ -166,7 +171,8 @@ public final class MetadataStateMachine: @unchecked Sendable {
       try BlockOperations.removeLocations(placements, in: &context)
       return .done
     case .collectGarbage(let unreferenced, let orphans, let grace, let time):
-      try BlockOperations.collect(unreferenced: unreferenced, orphans: orphans, graceNanos: grace, timeNanos: time, in: &context)
+      try BlockOperations.collect(
+        unreferenced: unreferenced, orphans: orphans, graceNanos: grace, timeNanos: time, in: &context)
       return .done
     case .forgetBlocks(let addresses):
       try BlockOperations.forget(addresses, in: &context)

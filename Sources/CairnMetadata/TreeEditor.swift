@@ -123,7 +123,8 @@ struct TreeEditor {
       let isLast = i == manifest.blocks.count - 1
       guard isLast ? (block.length > 0 && block.length <= blockBytes) : block.length == blockBytes else {
         throw .invalid(
-          "manifest of '\(path)': block \(i) has length \(block.length); blocks must be \(blockBytes) bytes except a non-empty last one")
+          "manifest of '\(path)': block \(i) has length \(block.length); blocks must be \(blockBytes) bytes except a non-empty last one"
+        )
       }
     }
   }

@@ -30,7 +30,9 @@ public final class WireConnection: Sendable {
   ) async throws(CairnError) -> WireConnection {
     let handler = ClientConnectionHandler(address: address)
     let bootstrap = ClientBootstrap(group: group)
-      .connectTimeout(.milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)))
+      .connectTimeout(
+        .milliseconds(Int64(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+      )
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
@@ -67,7 +69,8 @@ public final class WireConnection: Sendable {
     maxReplyBodyBytes: Int = Limits.maxBlockBytes
   ) async throws(CairnError) -> WireReply {
     let promise = channel.eventLoop.makePromise(of: WireReply.self)
-    let timeoutNanos = Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
+    let timeoutNanos =
+      Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
     channel.eventLoop.execute { [handler, channel] in
       handler.send(
         kind: kind, payload: payload, body: body, promise: promise, channel: channel,
@@ -90,7 +93,8 @@ public final class WireConnection: Sendable {
     completion: @escaping @Sendable (Result<WireReply, CairnError>) -> Void
   ) {
     let promise = channel.eventLoop.makePromise(of: WireReply.self)
-    let timeoutNanos = Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
+    let timeoutNanos =
+      Int64(timeout.components.seconds) * 1_000_000_000 + Int64(timeout.components.attoseconds / 1_000_000_000)
     let address = address
     promise.futureResult.whenComplete { result in
       switch result {
@@ -189,7 +193,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         return fail(context, CairnError(.protocolError, "\(address) sent a body before its head"))
       }
       guard entry.body.count + frame.payload.readableBytes <= entry.maxBody else {
-        complete(frame.requestId, .failure(CairnError(.tooLarge, "reply body from \(address) exceeds \(entry.maxBody) bytes")))
+        complete(
+          frame.requestId, .failure(CairnError(.tooLarge, "reply body from \(address) exceeds \(entry.maxBody) bytes")))
         return fail(context, CairnError(.protocolError, "oversized reply body"))
       }
       entry.body.append(contentsOf: frame.payload.readableBytesView)

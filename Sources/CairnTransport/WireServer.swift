@@ -191,7 +191,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         switch result {
         case .success(let reply): frames = Self.responseFrames(kind: kind, requestId: requestId, reply: reply)
         case .failure(let error):
-          frames = [Frame(kind: kind, flags: [.response, .error], requestId: requestId, payload: WireCodec.encode(error))]
+          frames = [
+            Frame(kind: kind, flags: [.response, .error], requestId: requestId, payload: WireCodec.encode(error))
+          ]
         }
         channel.eventLoop.execute { self.finishRequest(channel, frames: frames) }
       }
@@ -222,7 +224,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     repeat {
       let end = min(offset + Limits.bodyChunkBytes, body.count)
       let flags: FrameFlags = end == body.count ? [.response, .body, .endOfBody] : [.response, .body]
-      frames.append(Frame(kind: kind, flags: flags, requestId: requestId, payload: ByteBuffer(bytes: body[offset..<end])))
+      frames.append(
+        Frame(kind: kind, flags: flags, requestId: requestId, payload: ByteBuffer(bytes: body[offset..<end])))
       offset = end
     } while offset < body.count
     return frames

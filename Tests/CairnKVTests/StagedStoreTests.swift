@@ -63,7 +63,8 @@ final class StagedStoreTests: XCTestCase {
         flushed = model
         let stored = try base.scan(prefix: [])
         XCTAssertEqual(stored.map(\.key), flushed.pairs.map(\.key), "seed \(seed) round \(round): store after flush")
-        XCTAssertEqual(stored.map(\.value), flushed.pairs.map(\.value), "seed \(seed) round \(round): store after flush")
+        XCTAssertEqual(
+          stored.map(\.value), flushed.pairs.map(\.value), "seed \(seed) round \(round): store after flush")
       } else {
         let stored = try base.scan(prefix: [])
         XCTAssertEqual(stored.map(\.key), flushed.pairs.map(\.key), "seed \(seed) round \(round): staged writes leaked")

@@ -16,7 +16,9 @@ final class InlineCommitTests: XCTestCase {
     let attributes = Attributes(mode: 0o100644, mtimeNanos: 0)
     let address = try BlockAddress(digest: Array(repeating: 7, count: 32))
     let empty = try commit([.put(try VolumePath("/a"), .file(Manifest(), attributes))])
-    let hole = try commit([.put(try VolumePath("/a"), .file(Manifest(blocks: [BlockRef(address: nil, length: 9)]), attributes))])
+    let hole = try commit([
+      .put(try VolumePath("/a"), .file(Manifest(blocks: [BlockRef(address: nil, length: 9)]), attributes))
+    ])
     let directory = try commit([
       .put(try VolumePath("/d"), .directory(Attributes(mode: 0o040755, mtimeNanos: 0))),
       .delete(try VolumePath("/x"), recursive: true),
